@@ -1,0 +1,66 @@
+"""`python -m sandbox --kubeconfig PATH [--state-dir DIR] [--prometheus-sd PATH]`: run the sandbox cluster.
+
+Runs in the foreground, writes the kubeconfig only once the API is serving, and stops cleanly on
+SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from sandbox.cluster import Sandbox
+
+log = logging.getLogger("sandbox")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m sandbox", description="Run the MeshConsole sandbox cluster.")
+    p.add_argument("--kubeconfig", required=True, type=Path, help="where to write the kubeconfig once ready")
+    p.add_argument("--state-dir", type=Path, help="keep objects and volumes here across restarts")
+    p.add_argument("--prometheus-sd", type=Path, help="write a Prometheus file_sd target list here")
+    p.add_argument("--port", type=int, default=0, help="API port on 127.0.0.1 (default: a free port)")
+    p.add_argument("--single-address", action="store_true",
+                   help="use only 127.0.0.1, with a distinct port per pod address (automatic where needed)")
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> None:
+    sandbox = Sandbox(args.state_dir, single_address=True if args.single_address else None, port=args.port)
+    if sandbox.network.single_address:
+        log.warning("only 127.0.0.1 can be bound here: pods share it, each with its own ports")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await sandbox.start()
+    if args.prometheus_sd:
+        sandbox.enable_prometheus_sd(args.prometheus_sd)
+    sandbox.write_kubeconfig(args.kubeconfig)
+    log.info("sandbox cluster ready at %s (kubeconfig %s)", sandbox.url, args.kubeconfig)
+    for warning in sandbox.proxy.warnings:
+        log.warning("%s", warning)
+    await stop.wait()
+    log.info("stopping the sandbox cluster")
+    await sandbox.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s sandbox %(levelname)s %(message)s")
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run(args))
+    else:
+        uvloop.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
