@@ -24,8 +24,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--state-dir", type=Path, help="keep objects and volumes here across restarts")
     p.add_argument("--prometheus-sd", type=Path, help="write a Prometheus file_sd target list here")
     p.add_argument("--port", type=int, default=0, help="API port on 127.0.0.1 (default: a free port)")
-    p.add_argument("--single-address", action="store_true",
-                   help="use only 127.0.0.1, with a distinct port per pod address (automatic where needed)")
+    p.add_argument(
+        "--single-address",
+        action="store_true",
+        help="use only 127.0.0.1, with a distinct port per pod address (automatic where needed)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 

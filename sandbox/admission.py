@@ -57,8 +57,13 @@ def _labels_problems(labels: object, field: str) -> list[tuple[str, str]]:
         if not isinstance(k, str) or len(key_name) > 63 or not LABEL_NAME.match(key_name):
             out.append((field, f'Invalid value: "{k}": name part must consist of alphanumeric characters'))
         if not isinstance(v, str) or len(v) > 63 or not LABEL_VALUE.match(v):
-            out.append((f"{field}.{k}", f'Invalid value: "{v}": a valid label must be an empty string or '
-                        "consist of alphanumeric characters, '-', '_' or '.'"))
+            out.append(
+                (
+                    f"{field}.{k}",
+                    f'Invalid value: "{v}": a valid label must be an empty string or '
+                    "consist of alphanumeric characters, '-', '_' or '.'",
+                )
+            )
     return out
 
 
@@ -72,9 +77,7 @@ def validate(rt: ResourceType, obj: dict) -> None:
         causes.append(("metadata.name", problem))
     causes += _labels_problems(meta.get("labels"), "metadata.labels")
     ann = meta.get("annotations")
-    if ann is not None and (
-        not isinstance(ann, dict) or not all(isinstance(v, str) for v in ann.values())
-    ):
+    if ann is not None and (not isinstance(ann, dict) or not all(isinstance(v, str) for v in ann.values())):
         causes.append(("metadata.annotations", "Invalid value: must be a map of strings"))
     check = _KIND_CHECKS.get(rt.kind)
     if check and not causes:
@@ -124,7 +127,12 @@ def _workload_problems(obj: dict) -> list[tuple[str, str]]:
         tlabels = (tpl.get("metadata") or {}).get("labels") or {}
         for k, v in (sel.get("matchLabels") or {}).items():
             if tlabels.get(k) != v:
-                out.append(("spec.template.metadata.labels", f"Invalid value: {tlabels}: `selector` does not match template `labels`"))
+                out.append(
+                    (
+                        "spec.template.metadata.labels",
+                        f"Invalid value: {tlabels}: `selector` does not match template `labels`",
+                    )
+                )
                 break
     replicas = spec.get("replicas", 1)
     if not isinstance(replicas, int) or replicas < 0:
@@ -147,8 +155,13 @@ def _service_problems(obj: dict) -> list[tuple[str, str]]:
     out = []
     stype = spec.get("type", "ClusterIP")
     if stype not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
-        out.append(("spec.type", f'Unsupported value: "{stype}": supported values: "ClusterIP", '
-                    '"ExternalName", "LoadBalancer", "NodePort"'))
+        out.append(
+            (
+                "spec.type",
+                f'Unsupported value: "{stype}": supported values: "ClusterIP", '
+                '"ExternalName", "LoadBalancer", "NodePort"',
+            )
+        )
     ports = spec.get("ports") or []
     if not ports and stype != "ExternalName" and spec.get("clusterIP") != "None":
         out.append(("spec.ports", "Required value"))
@@ -291,8 +304,12 @@ def default(rt: ResourceType, obj: dict) -> None:
     elif kind == "Gateway" and rt.group == "gateway.networking.k8s.io":
         status = obj.setdefault("status", {})
         if not status.get("conditions"):
-            pending = {"status": "Unknown", "reason": "Pending", "message": "Waiting for controller",
-                       "lastTransitionTime": "1970-01-01T00:00:00Z"}
+            pending = {
+                "status": "Unknown",
+                "reason": "Pending",
+                "message": "Waiting for controller",
+                "lastTransitionTime": "1970-01-01T00:00:00Z",
+            }
             status["conditions"] = [{"type": "Accepted", **pending}, {"type": "Programmed", **pending}]
 
 
@@ -329,16 +346,27 @@ def inject_sidecar(pod: dict) -> None:
     app = labels.get("app") or meta.get("generateName", meta.get("name", "")).rstrip("-")
     labels.setdefault("service.istio.io/canonical-name", app)
     labels.setdefault("service.istio.io/canonical-revision", labels.get("version", "latest"))
-    spec.setdefault("initContainers", []).append({
-        "name": "istio-init", "image": PROXY_IMAGE, "args": ["istio-iptables", "-p", "15001", "-z", "15006"],
-        "imagePullPolicy": "IfNotPresent", "resources": {},
-        "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
-    })
-    spec["containers"].append({
-        "name": "istio-proxy", "image": PROXY_IMAGE,
-        "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local"],
-        "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
-        "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021}},
-        "imagePullPolicy": "IfNotPresent", "resources": {},
-        "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
-    })
+    spec.setdefault("initContainers", []).append(
+        {
+            "name": "istio-init",
+            "image": PROXY_IMAGE,
+            "args": ["istio-iptables", "-p", "15001", "-z", "15006"],
+            "imagePullPolicy": "IfNotPresent",
+            "resources": {},
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File",
+        }
+    )
+    spec["containers"].append(
+        {
+            "name": "istio-proxy",
+            "image": PROXY_IMAGE,
+            "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local"],
+            "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
+            "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021}},
+            "imagePullPolicy": "IfNotPresent",
+            "resources": {},
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File",
+        }
+    )

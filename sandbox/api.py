@@ -34,8 +34,15 @@ WATCH_DEFAULT_TIMEOUT = 1800
 
 
 def status_body(code: int, reason: str, message: str, details: dict | None = None) -> dict:
-    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     body["details"] = details or {}
     return body
 
@@ -59,8 +66,9 @@ def bad_request(message: str) -> ApiError:
 class Target:
     """A parsed resource URL."""
 
-    def __init__(self, rt: ResourceType, version: str, namespace: str | None, name: str | None,
-                 sub: str | None) -> None:
+    def __init__(
+        self, rt: ResourceType, version: str, namespace: str | None, name: str | None, sub: str | None
+    ) -> None:
         self.rt = rt
         self.version = version
         self.namespace = namespace
@@ -91,8 +99,9 @@ class Api:
         except ApiError as e:
             return error_response(e)
         except web.HTTPRequestEntityTooLarge:
-            return error_response(ApiError(413, "RequestEntityTooLarge",
-                                           f"the request body is larger than the limit of {MAX_BODY} bytes"))
+            return error_response(
+                ApiError(413, "RequestEntityTooLarge", f"the request body is larger than the limit of {MAX_BODY} bytes")
+            )
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception:
@@ -103,24 +112,38 @@ class Api:
         parts = [p for p in request.path.split("/") if p]
         accept = request.headers.get("Accept", "")
         if request.method not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
-            raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if parts and parts[0] in ("healthz", "readyz", "livez"):
             return web.Response(text="ok")
         if parts == ["version"]:
             return respond(discovery.version_info())
         if parts == ["api"]:
             if discovery.wants_aggregated(accept):
-                return respond(discovery.aggregated_discovery(core=True), content_type=discovery.AGGREGATED_CONTENT_TYPE)
+                return respond(
+                    discovery.aggregated_discovery(core=True), content_type=discovery.AGGREGATED_CONTENT_TYPE
+                )
             return respond(discovery.api_versions(self.server_address))
         if parts == ["apis"]:
             if discovery.wants_aggregated(accept):
-                return respond(discovery.aggregated_discovery(core=False), content_type=discovery.AGGREGATED_CONTENT_TYPE)
+                return respond(
+                    discovery.aggregated_discovery(core=False), content_type=discovery.AGGREGATED_CONTENT_TYPE
+                )
             return respond(discovery.api_group_list())
         if parts[:2] == ["openapi", "v3"]:
             doc = discovery.openapi_index() if len(parts) == 2 else discovery.openapi_document("/".join(parts[2:]))
             if doc is None:
                 raise _generic_not_found()
             return respond(doc)
+        if parts == ["apis", "apiextensions.k8s.io", "v1", "customresourcedefinitions"] and request.method == "GET":
+            # kubectl's validation looks here for kinds it cannot find; the sandbox's kinds are all built in.
+            return respond(
+                {
+                    "kind": "CustomResourceDefinitionList",
+                    "apiVersion": "apiextensions.k8s.io/v1",
+                    "metadata": {"resourceVersion": str(self.store.rv)},
+                    "items": [],
+                }
+            )
         if parts == ["api", "v1"]:
             return respond(discovery.api_resource_list("", "v1"))
         if len(parts) == 2 and parts[0] == "apis":
@@ -193,12 +216,20 @@ class Api:
         return out
 
     def _scale(self, t: Target, obj: dict) -> dict:
-        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-                "metadata": {k: obj["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                                             "creationTimestamp") if k in obj["metadata"]},
-                "spec": {"replicas": obj["spec"].get("replicas", 1)},
-                "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                           "selector": selectors_string(obj["spec"].get("selector"))}}
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: obj["metadata"][k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in obj["metadata"]
+            },
+            "spec": {"replicas": obj["spec"].get("replicas", 1)},
+            "status": {
+                "replicas": obj.get("status", {}).get("replicas", 0),
+                "selector": selectors_string(obj["spec"].get("selector")),
+            },
+        }
 
     def _filters(self, request: web.Request):
         try:
@@ -214,14 +245,21 @@ class Api:
 
     def _list(self, request: web.Request, t: Target) -> web.Response:
         ok = self._filters(request)
-        items = sorted((o for o in self.store.list(t.rt, t.namespace) if ok(o)),
-                       key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        items = sorted(
+            (o for o in self.store.list(t.rt, t.namespace) if ok(o)),
+            key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]),
+        )
         rv = str(self.store.rv)
         if tables.wants_table(request.headers.get("Accept", "")):
             return respond(tables.to_table(t.rt, items, rv, datetime.now(UTC)))
-        return respond({"kind": f"{t.rt.kind}List", "apiVersion": t.api_version,
-                        "metadata": {"resourceVersion": rv},
-                        "items": [{**o, "apiVersion": t.api_version, "kind": t.rt.kind} for o in items]})
+        return respond(
+            {
+                "kind": f"{t.rt.kind}List",
+                "apiVersion": t.api_version,
+                "metadata": {"resourceVersion": rv},
+                "items": [{**o, "apiVersion": t.api_version, "kind": t.rt.kind} for o in items],
+            }
+        )
 
     def _live(self, t: Target) -> dict:
         obj = self.store.get(t.rt, t.namespace, t.name)
@@ -250,7 +288,9 @@ class Api:
                 where = f" at line {e.lineno}, column {e.colno}"
             elif getattr(e, "problem_mark", None) is not None:
                 where = f" at line {e.problem_mark.line + 1}, column {e.problem_mark.column + 1}"
-            raise bad_request(f"the request body could not be decoded{where}: {getattr(e, 'msg', None) or getattr(e, 'problem', None) or e}") from None
+            raise bad_request(
+                f"the request body could not be decoded{where}: {getattr(e, 'msg', None) or getattr(e, 'problem', None) or e}"
+            ) from None
 
     def _check_object(self, t: Target, obj: object, name_required: bool = True) -> dict:
         if not isinstance(obj, dict):
@@ -259,8 +299,10 @@ class Api:
         kind = obj.get("kind")
         if api_version is not None and api_version != t.api_version:
             if catalog.by_kind(str(api_version), str(kind)) is not t.rt:
-                raise bad_request(f"the API version in the data ({api_version}) does not match the expected API "
-                                  f"version ({t.api_version})")
+                raise bad_request(
+                    f"the API version in the data ({api_version}) does not match the expected API "
+                    f"version ({t.api_version})"
+                )
         if kind is not None and kind != t.rt.kind:
             raise bad_request(f"the kind in the data ({kind}) does not match the expected kind ({t.rt.kind})")
         meta = obj.setdefault("metadata", {})
@@ -268,7 +310,9 @@ class Api:
             raise bad_request("metadata must be an object")
         if t.rt.namespaced:
             if meta.get("namespace") not in (None, "", t.namespace):
-                raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             meta["namespace"] = t.namespace
         elif "namespace" in meta:
             meta.pop("namespace")
@@ -318,10 +362,13 @@ class Api:
     def _precondition(self, t: Target, live: dict, body: dict) -> None:
         want = (body.get("metadata") or {}).get("resourceVersion")
         if want and want != live["metadata"]["resourceVersion"]:
-            raise ApiError(409, "Conflict",
-                           f'Operation cannot be fulfilled on {t.rt.qualified} "{t.name}": the object has been '
-                           "modified; please apply your changes to the latest version and try again",
-                           {"name": t.name, "kind": t.rt.plural, **({"group": t.rt.group} if t.rt.group else {})})
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {t.rt.qualified} "{t.name}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+                {"name": t.name, "kind": t.rt.plural, **({"group": t.rt.group} if t.rt.group else {})},
+            )
 
     async def _replace(self, request: web.Request, t: Target) -> web.Response:
         _require_json(request)
@@ -332,8 +379,12 @@ class Api:
             return self._set_scale(t, live, replicas)
         self._precondition(t, live, body)
         if not t.rt.builtin and not (body.get("metadata") or {}).get("resourceVersion") and t.sub is None:
-            raise ApiError(422, "Invalid", f'{t.rt.kind}.{t.rt.group} "{t.name}" is invalid: metadata.resourceVersion: '
-                           "Invalid value: 0x0: must be specified for an update")
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{t.rt.kind}.{t.rt.group} "{t.name}" is invalid: metadata.resourceVersion: '
+                "Invalid value: 0x0: must be specified for an update",
+            )
         new = patching.record_update(live, body, self._manager(request), "Update", t.api_version, now_iso())
         if self._dry_run(request):
             return respond(self._out(t, new))
@@ -362,11 +413,15 @@ class Api:
                 if not isinstance(patch, dict):
                     raise bad_request("a merge patch must be a JSON object")
                 self._precondition(t, live, patch)
-                new = (patching.strategic_merge_patch(base, patch, t.rt.kind) if ctype == STRATEGIC
-                       else patching.merge_patch(base, patch))
+                new = (
+                    patching.strategic_merge_patch(base, patch, t.rt.kind)
+                    if ctype == STRATEGIC
+                    else patching.merge_patch(base, patch)
+                )
         except patching.PatchError as e:
-            raise ApiError(422 if ctype == JSONPATCH else 400, "Invalid" if ctype == JSONPATCH else "BadRequest",
-                           str(e)) from None
+            raise ApiError(
+                422 if ctype == JSONPATCH else 400, "Invalid" if ctype == JSONPATCH else "BadRequest", str(e)
+            ) from None
         if t.sub == "scale":
             return self._set_scale(t, live, (new.get("spec") or {}).get("replicas"))
         new = self._check_object(t, new)
@@ -378,29 +433,51 @@ class Api:
     async def _apply(self, request: web.Request, t: Target) -> web.Response:
         manager = request.query.get("fieldManager")
         if not manager:
-            raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
-                           "is required for apply patch",
-                           {"group": "meta.k8s.io", "kind": "PatchOptions",
-                            "causes": [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch",
-                                        "field": "fieldManager"}]})
+            raise ApiError(
+                422,
+                "Invalid",
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+                {
+                    "group": "meta.k8s.io",
+                    "kind": "PatchOptions",
+                    "causes": [
+                        {
+                            "reason": "FieldValueRequired",
+                            "message": "Required value: is required for apply patch",
+                            "field": "fieldManager",
+                        }
+                    ],
+                },
+            )
         force = _truthy(request.query.get("force"))
         applied = self._check_object(t, await self._body(request, yaml_ok=True))
         live = self.store.get(t.rt, t.namespace, t.name)
         if live is not None:
             self._precondition(t, live, applied)
         try:
-            new = patching.apply(copy.deepcopy(self._out(t, live)) if live else None, applied, manager, force,
-                                 t.rt.kind, t.api_version, now_iso())
+            new = patching.apply(
+                copy.deepcopy(self._out(t, live)) if live else None,
+                applied,
+                manager,
+                force,
+                t.rt.kind,
+                t.api_version,
+                now_iso(),
+            )
         except patching.ApplyConflict as e:
             msg = patching.conflict_message(e.conflicts, t.api_version)
-            causes = [{"reason": "FieldManagerConflict", "message": f'conflict with "{m}" using {t.api_version}',
-                       "field": f} for m, f in e.conflicts]
+            causes = [
+                {"reason": "FieldManagerConflict", "message": f'conflict with "{m}" using {t.api_version}', "field": f}
+                for m, f in e.conflicts
+            ]
             raise ApiError(409, "Conflict", msg, {"causes": causes}) from None
         except patching.PatchError as e:
             raise bad_request(str(e)) from None
         new = self._check_object(t, new)
         if self._dry_run(request):
-            return respond(self._out(t, self._admit_only(t, new) if live is None else new), 201 if live is None else 200)
+            return respond(
+                self._out(t, self._admit_only(t, new) if live is None else new), 201 if live is None else 200
+            )
         if live is None:
             if t.sub is not None:
                 raise not_found(t.rt, t.name)
@@ -409,8 +486,12 @@ class Api:
 
     def _set_scale(self, t: Target, live: dict, replicas: object) -> web.Response:
         if not isinstance(replicas, int) or replicas < 0:
-            raise ApiError(422, "Invalid", f'Scale.autoscaling "{t.name}" is invalid: spec.replicas: Invalid value: '
-                           f"{replicas}: must be greater than or equal to 0")
+            raise ApiError(
+                422,
+                "Invalid",
+                f'Scale.autoscaling "{t.name}" is invalid: spec.replicas: Invalid value: '
+                f"{replicas}: must be greater than or equal to 0",
+            )
         new = copy.deepcopy(live)
         new["spec"]["replicas"] = replicas
         updated = self.reg.update(t.rt, new)
@@ -426,8 +507,12 @@ class Api:
                 raise bad_request("the DeleteOptions body could not be decoded") from None
             pre = (opts or {}).get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != live["metadata"]["uid"]:
-                raise ApiError(409, "Conflict", f"Precondition failed: UID in precondition: {pre['uid']}, UID in "
-                               f"object meta: {live['metadata']['uid']}")
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f"Precondition failed: UID in precondition: {pre['uid']}, UID in "
+                    f"object meta: {live['metadata']['uid']}",
+                )
             if pre.get("resourceVersion") and pre["resourceVersion"] != live["metadata"]["resourceVersion"]:
                 raise ApiError(409, "Conflict", "Precondition failed: resourceVersion does not match")
         if self._dry_run(request):
@@ -438,17 +523,21 @@ class Api:
         details = {"name": t.name, "kind": t.rt.plural, "uid": live["metadata"]["uid"]}
         if t.rt.group:
             details["group"] = t.rt.group
-        return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                        "details": details})
+        return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
 
     def _delete_collection(self, request: web.Request, t: Target) -> web.Response:
         ok = self._filters(request)
         items = [o for o in self.store.list(t.rt, t.namespace) if ok(o)]
         for o in items:
             self.reg.delete(t.rt, o["metadata"].get("namespace"), o["metadata"]["name"])
-        return respond({"kind": f"{t.rt.kind}List", "apiVersion": t.api_version,
-                        "metadata": {"resourceVersion": str(self.store.rv)},
-                        "items": [{**o, "apiVersion": t.api_version} for o in items]})
+        return respond(
+            {
+                "kind": f"{t.rt.kind}List",
+                "apiVersion": t.api_version,
+                "metadata": {"resourceVersion": str(self.store.rv)},
+                "items": [{**o, "apiVersion": t.api_version} for o in items],
+            }
+        )
 
     # ---- watch -----------------------------------------------------------------------------
     async def _watch(self, request: web.Request, t: Target) -> web.StreamResponse:
@@ -488,12 +577,22 @@ class Api:
                         await send("ADDED", o)
                 last = self.store.rv
                 if initial:
-                    await send("BOOKMARK", {"kind": t.rt.kind, "apiVersion": t.api_version, "metadata": {
-                        "resourceVersion": str(last), "annotations": {"k8s.io/initial-events-end": "true"}}})
+                    await send(
+                        "BOOKMARK",
+                        {
+                            "kind": t.rt.kind,
+                            "apiVersion": t.api_version,
+                            "metadata": {
+                                "resourceVersion": str(last),
+                                "annotations": {"k8s.io/initial-events-end": "true"},
+                            },
+                        },
+                    )
             else:
                 if since < self.store.oldest_rv() - 1:
-                    await send("ERROR", status_body(410, "Expired",
-                                                    f"too old resource version: {since} ({self.store.rv})"))
+                    await send(
+                        "ERROR", status_body(410, "Expired", f"too old resource version: {since} ({self.store.rv})")
+                    )
                     return resp
                 for ev in list(self.store.events_since(since)):
                     if ev.rt is t.rt and (t.namespace is None or ev.obj["metadata"].get("namespace") == t.namespace):
@@ -560,12 +659,19 @@ def _method_not_allowed() -> ApiError:
 
 def _unsupported(t: Target) -> ApiError:
     accepted = [JSONPATCH, MERGE, APPLY] + ([STRATEGIC] if t.rt.builtin else [])
-    return ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media "
-                    f"types include: {', '.join(accepted)}")
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: {', '.join(accepted)}",
+    )
 
 
 def _require_json(request: web.Request) -> None:
     ctype = request.content_type
     if ctype not in (JSON, "application/yaml", "application/octet-stream") and request.can_read_body:
-        raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted '
-                       f'media types include: application/json, application/yaml (got "{ctype}")')
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            f"the body of the request was in an unknown format - accepted "
+            f'media types include: application/json, application/yaml (got "{ctype}")',
+        )

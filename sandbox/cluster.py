@@ -37,8 +37,9 @@ BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-leas
 
 
 class Sandbox:
-    def __init__(self, state_dir: Path | None = None, single_address: bool | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, state_dir: Path | None = None, single_address: bool | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.state_dir = Path(state_dir) if state_dir else None
         if self.state_dir:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -112,8 +113,12 @@ class Sandbox:
             "kind": "Config",
             "clusters": [{"name": CLUSTER_NAME, "cluster": {"server": self.url}}],
             "users": [{"name": "sandbox-admin", "user": {}}],
-            "contexts": [{"name": CLUSTER_NAME, "context": {"cluster": CLUSTER_NAME, "user": "sandbox-admin",
-                                                          "namespace": "default"}}],
+            "contexts": [
+                {
+                    "name": CLUSTER_NAME,
+                    "context": {"cluster": CLUSTER_NAME, "user": "sandbox-admin", "namespace": "default"},
+                }
+            ],
             "current-context": CLUSTER_NAME,
             "preferences": {},
         }
@@ -135,32 +140,72 @@ class Sandbox:
         for name in BOOTSTRAP_NAMESPACES:
             self._ensure(NS, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
         for name in BOOTSTRAP_NAMESPACES:
-            self._ensure(SA, {"apiVersion": "v1", "kind": "ServiceAccount",
-                              "metadata": {"name": "default", "namespace": name}})
-        self._ensure(SERVICES, {"apiVersion": "v1", "kind": "Service",
-                                "metadata": {"name": "kubernetes", "namespace": "default",
-                                             "labels": {"component": "apiserver", "provider": "kubernetes"}},
-                                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 6443}]}})
+            self._ensure(
+                SA, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": name}}
+            )
+        self._ensure(
+            SERVICES,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": "kubernetes",
+                    "namespace": "default",
+                    "labels": {"component": "apiserver", "provider": "kubernetes"},
+                },
+                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 6443}]},
+            },
+        )
         labels = {"app": "istiod", "istio": "pilot", "istio.io/rev": "default"}
-        self._ensure(DEPLOY, {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "istiod", "namespace": "istio-system", "labels": labels},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "istiod", "istio": "pilot"}},
-                     "template": {"metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}},
-                                  "spec": {"serviceAccountName": "istiod", "containers": [{
-                                      "name": "discovery", "image": "docker.io/istio/pilot:1.28.0",
-                                      "ports": [{"containerPort": 15010, "protocol": "TCP"},
-                                                {"containerPort": 15014, "protocol": "TCP"}]}]}}},
-        })
-        self._ensure(SERVICES, {"apiVersion": "v1", "kind": "Service",
-                                "metadata": {"name": "istiod", "namespace": "istio-system", "labels": labels},
-                                "spec": {"selector": {"app": "istiod", "istio": "pilot"},
-                                         "ports": [{"name": "grpc-xds", "port": 15010},
-                                                   {"name": "http-monitoring", "port": 15014}]}})
-        self._ensure(GWC, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-                           "metadata": {"name": "istio"},
-                           "spec": {"controllerName": ISTIO_CONTROLLER,
-                                    "description": "The default Istio GatewayClass"}})
+        self._ensure(
+            DEPLOY,
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "istiod", "namespace": "istio-system", "labels": labels},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": "istiod", "istio": "pilot"}},
+                    "template": {
+                        "metadata": {"labels": labels, "annotations": {"sidecar.istio.io/inject": "false"}},
+                        "spec": {
+                            "serviceAccountName": "istiod",
+                            "containers": [
+                                {
+                                    "name": "discovery",
+                                    "image": "docker.io/istio/pilot:1.28.0",
+                                    "ports": [
+                                        {"containerPort": 15010, "protocol": "TCP"},
+                                        {"containerPort": 15014, "protocol": "TCP"},
+                                    ],
+                                }
+                            ],
+                        },
+                    },
+                },
+            },
+        )
+        self._ensure(
+            SERVICES,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "istiod", "namespace": "istio-system", "labels": labels},
+                "spec": {
+                    "selector": {"app": "istiod", "istio": "pilot"},
+                    "ports": [{"name": "grpc-xds", "port": 15010}, {"name": "http-monitoring", "port": 15014}],
+                },
+            },
+        )
+        self._ensure(
+            GWC,
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "GatewayClass",
+                "metadata": {"name": "istio"},
+                "spec": {"controllerName": ISTIO_CONTROLLER, "description": "The default Istio GatewayClass"},
+            },
+        )
 
     async def _start_gateway(self, run: PodRun, pod: dict) -> web.AppRunner:
         gw_name = pod["metadata"]["labels"]["gateway.networking.k8s.io/gateway-name"]

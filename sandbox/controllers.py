@@ -50,8 +50,14 @@ def rand_suffix(n: int = 5) -> str:
 
 
 def owner_ref(obj: dict, kind: str, api_version: str) -> dict:
-    return {"apiVersion": api_version, "kind": kind, "name": obj["metadata"]["name"],
-            "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def owned_by(obj: dict, uid: str) -> bool:
@@ -68,8 +74,15 @@ def pod_ready(pod: dict) -> bool:
 def cond(kind: str, ok: bool | str, reason: str, message: str, **extra) -> dict:
     status = ok if isinstance(ok, str) else ("True" if ok else "False")
     now = now_iso()
-    return {"type": kind, "status": status, "reason": reason, "message": message,
-            "lastUpdateTime": now, "lastTransitionTime": now, **extra}
+    return {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastUpdateTime": now,
+        "lastTransitionTime": now,
+        **extra,
+    }
 
 
 def merge_conditions(old: list[dict] | None, new: list[dict]) -> list[dict]:
@@ -79,8 +92,11 @@ def merge_conditions(old: list[dict] | None, new: list[dict]) -> list[dict]:
     for c in new:
         prev = before.get(c["type"])
         if prev and prev.get("status") == c["status"] and prev.get("reason") == c.get("reason"):
-            c = {**c, "lastTransitionTime": prev.get("lastTransitionTime"),
-                 "lastUpdateTime": prev.get("lastUpdateTime", c.get("lastUpdateTime"))}
+            c = {
+                **c,
+                "lastTransitionTime": prev.get("lastTransitionTime"),
+                "lastUpdateTime": prev.get("lastUpdateTime", c.get("lastUpdateTime")),
+            }
             if "lastUpdateTime" not in prev:
                 c.pop("lastUpdateTime", None)
         out.append(c)
@@ -217,22 +233,33 @@ class Controllers:
         uid = d["metadata"]["uid"]
         owned = [rs for rs in self.store.list(RS, ns) if owned_by(rs, uid)]
         new_rs = next((rs for rs in owned if rs["metadata"]["name"] == rs_name), None)
-        revisions = [int(rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", "0"))
-                     for rs in owned]
+        revisions = [
+            int(rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", "0")) for rs in owned
+        ]
         if new_rs is None:
             labels = {**(tpl.get("metadata", {}).get("labels") or {}), "pod-template-hash": phash}
             sel = copy.deepcopy(spec.get("selector") or {})
             sel.setdefault("matchLabels", {})["pod-template-hash"] = phash
             template = copy.deepcopy(tpl)
             template.setdefault("metadata", {})["labels"] = labels
-            new_rs = self.reg.create(RS, {
-                "apiVersion": "apps/v1", "kind": "ReplicaSet",
-                "metadata": {"name": rs_name, "namespace": ns, "labels": labels,
-                             "annotations": {"deployment.kubernetes.io/revision": str(max(revisions, default=0) + 1),
-                                             "deployment.kubernetes.io/desired-replicas": str(desired)},
-                             "ownerReferences": [owner_ref(d, "Deployment", "apps/v1")]},
-                "spec": {"replicas": desired, "selector": sel, "template": template},
-            })
+            new_rs = self.reg.create(
+                RS,
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "metadata": {
+                        "name": rs_name,
+                        "namespace": ns,
+                        "labels": labels,
+                        "annotations": {
+                            "deployment.kubernetes.io/revision": str(max(revisions, default=0) + 1),
+                            "deployment.kubernetes.io/desired-replicas": str(desired),
+                        },
+                        "ownerReferences": [owner_ref(d, "Deployment", "apps/v1")],
+                    },
+                    "spec": {"replicas": desired, "selector": sel, "template": template},
+                },
+            )
             owned.append(new_rs)
         elif new_rs["spec"].get("replicas") != desired:
             new_rs = self.reg.update(RS, {**copy.deepcopy(new_rs), "spec": {**new_rs["spec"], "replicas": desired}})
@@ -247,8 +274,13 @@ class Controllers:
         cur = self.store.get(RS, ns, rs_name) or new_rs
         updated = cur.get("status", {}).get("replicas", 0)
         done = updated >= desired and total <= updated and ready >= updated
-        status = {"observedGeneration": d["metadata"]["generation"], "replicas": total,
-                  "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready}
+        status = {
+            "observedGeneration": d["metadata"]["generation"],
+            "replicas": total,
+            "updatedReplicas": updated,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+        }
         if total - ready > 0:
             status["unavailableReplicas"] = total - ready
         for k in ("readyReplicas", "availableReplicas"):
@@ -256,10 +288,22 @@ class Controllers:
                 del status[k]
         available = ready >= desired
         conditions = [
-            cond("Available", available, "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
-                 "Deployment has minimum availability." if available else "Deployment does not have minimum availability."),
-            cond("Progressing", True, "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
-                 f'ReplicaSet "{rs_name}" has successfully progressed.' if done else f'ReplicaSet "{rs_name}" is progressing.'),
+            cond(
+                "Available",
+                available,
+                "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+                "Deployment has minimum availability."
+                if available
+                else "Deployment does not have minimum availability.",
+            ),
+            cond(
+                "Progressing",
+                True,
+                "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+                f'ReplicaSet "{rs_name}" has successfully progressed.'
+                if done
+                else f'ReplicaSet "{rs_name}" is progressing.',
+            ),
         ]
         status["conditions"] = merge_conditions(d.get("status", {}).get("conditions"), conditions)
         self.reg.write_status(DEPLOY, ns, name, status)
@@ -273,23 +317,41 @@ class Controllers:
         desired = rs["spec"].get("replicas", 1)
         tpl = rs["spec"].get("template", {})
         for _ in range(desired - len(pods)):
-            pods.append(self._create_pod_from(tpl, ns, f"{name}-{rand_suffix()}", rs, "ReplicaSet", "apps/v1",
-                                              generate_name=f"{name}-"))
+            pods.append(
+                self._create_pod_from(
+                    tpl, ns, f"{name}-{rand_suffix()}", rs, "ReplicaSet", "apps/v1", generate_name=f"{name}-"
+                )
+            )
         if len(pods) > desired:
             pods.sort(key=lambda p: (pod_ready(p), p["metadata"]["creationTimestamp"]))
             for p in pods[: len(pods) - desired]:
                 self.reg.delete(PODS, ns, p["metadata"]["name"])
-            pods = pods[len(pods) - desired:]
+            pods = pods[len(pods) - desired :]
         ready = sum(1 for p in pods if pod_ready(p))
-        status = {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
-                  "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"]}
+        status = {
+            "replicas": len(pods),
+            "fullyLabeledReplicas": len(pods),
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "observedGeneration": rs["metadata"]["generation"],
+        }
         for k in ("readyReplicas", "availableReplicas", "fullyLabeledReplicas"):
             if not status[k]:
                 del status[k]
         self.reg.write_status(RS, ns, name, status)
 
-    def _create_pod_from(self, tpl: dict, ns: str, pod_name: str, owner: dict, kind: str, api_version: str,
-                         generate_name: str | None = None, extra_labels: dict | None = None, **spec_extra) -> dict:
+    def _create_pod_from(
+        self,
+        tpl: dict,
+        ns: str,
+        pod_name: str,
+        owner: dict,
+        kind: str,
+        api_version: str,
+        generate_name: str | None = None,
+        extra_labels: dict | None = None,
+        **spec_extra,
+    ) -> dict:
         meta = copy.deepcopy(tpl.get("metadata") or {})
         meta.update({"name": pod_name, "namespace": ns, "ownerReferences": [owner_ref(owner, kind, api_version)]})
         if generate_name:
@@ -315,11 +377,20 @@ class Controllers:
             for vct in spec.get("volumeClaimTemplates") or []:
                 claim = f"{vct['metadata']['name']}-{name}-{i}"
                 if self.store.get(PVC, ns, claim) is None:
-                    self.reg.create(PVC, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                                          "metadata": {"name": claim, "namespace": ns,
-                                                       "labels": (tpl.get("metadata") or {}).get("labels") or {}},
-                                          "spec": copy.deepcopy(vct.get("spec") or {})})
-        for pname, p in list(pods.items()):
+                    self.reg.create(
+                        PVC,
+                        {
+                            "apiVersion": "v1",
+                            "kind": "PersistentVolumeClaim",
+                            "metadata": {
+                                "name": claim,
+                                "namespace": ns,
+                                "labels": (tpl.get("metadata") or {}).get("labels") or {},
+                            },
+                            "spec": copy.deepcopy(vct.get("spec") or {}),
+                        },
+                    )
+        for pname in list(pods):
             idx = int(pname.rsplit("-", 1)[1]) if pname.rsplit("-", 1)[-1].isdigit() else desired
             if idx >= desired:
                 self.reg.delete(PODS, ns, pname)
@@ -338,31 +409,49 @@ class Controllers:
                 volumes.append({"name": vname, "persistentVolumeClaim": {"claimName": f"{vname}-{name}-{i}"}})
             tpl_i = {"metadata": tpl.get("metadata") or {}, "spec": tspec}
             pods[pname] = self._create_pod_from(
-                tpl_i, ns, pname, sts, "StatefulSet", "apps/v1",
-                extra_labels={"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pname,
-                              "apps.kubernetes.io/pod-index": str(i)},
-                hostname=pname, subdomain=spec.get("serviceName", ""),
+                tpl_i,
+                ns,
+                pname,
+                sts,
+                "StatefulSet",
+                "apps/v1",
+                extra_labels={
+                    "controller-revision-hash": revision,
+                    "statefulset.kubernetes.io/pod-name": pname,
+                    "apps.kubernetes.io/pod-index": str(i),
+                },
+                hostname=pname,
+                subdomain=spec.get("serviceName", ""),
             )
             if spec.get("podManagementPolicy") != "Parallel":
                 break
         # Rolling update: replace the highest outdated pod once every pod is ready.
-        outdated = sorted((p for p in pods.values()
-                           if p["metadata"].get("labels", {}).get("controller-revision-hash") != revision),
-                          key=lambda p: p["metadata"]["name"], reverse=True)
+        outdated = sorted(
+            (p for p in pods.values() if p["metadata"].get("labels", {}).get("controller-revision-hash") != revision),
+            key=lambda p: p["metadata"]["name"],
+            reverse=True,
+        )
         if outdated and len(pods) == desired and all(pod_ready(p) for p in pods.values()):
             self.reg.delete(PODS, ns, outdated[0]["metadata"]["name"])
             del pods[outdated[0]["metadata"]["name"]]
         ready = sum(1 for p in pods.values() if pod_ready(p))
-        updated = sum(1 for p in pods.values()
-                      if p["metadata"].get("labels", {}).get("controller-revision-hash") == revision)
+        updated = sum(
+            1 for p in pods.values() if p["metadata"].get("labels", {}).get("controller-revision-hash") == revision
+        )
         current_rev = sts.get("status", {}).get("currentRevision") or revision
         if updated == desired and len(pods) == desired:
             current_rev = revision
-        status = {"observedGeneration": sts["metadata"]["generation"], "replicas": len(pods),
-                  "readyReplicas": ready, "availableReplicas": ready,
-                  "currentReplicas": len(pods) if current_rev == revision else len(pods) - updated,
-                  "updatedReplicas": updated, "currentRevision": current_rev, "updateRevision": revision,
-                  "collisionCount": 0}
+        status = {
+            "observedGeneration": sts["metadata"]["generation"],
+            "replicas": len(pods),
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "currentReplicas": len(pods) if current_rev == revision else len(pods) - updated,
+            "updatedReplicas": updated,
+            "currentRevision": current_rev,
+            "updateRevision": revision,
+            "collisionCount": 0,
+        }
         if not ready:
             del status["readyReplicas"]
         self.reg.write_status(STS, ns, name, status)
@@ -377,8 +466,16 @@ class Controllers:
             new["spec"]["volumeName"] = f"pvc-{pvc['metadata']['uid']}"
             pvc = self.reg.update(PVC, new, keep_generation=True)  # binding is not a spec change by the user
         capacity = (spec.get("resources") or {}).get("requests", {}).get("storage", "1Gi")
-        self.reg.write_status(PVC, ns, name, {"phase": "Bound", "accessModes": spec.get("accessModes") or
-                                              ["ReadWriteOnce"], "capacity": {"storage": capacity}})
+        self.reg.write_status(
+            PVC,
+            ns,
+            name,
+            {
+                "phase": "Bound",
+                "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+                "capacity": {"storage": capacity},
+            },
+        )
 
     # ---- Jobs ------------------------------------------------------------------------------
     def reconcile_job(self, ns: str, name: str) -> None:
@@ -386,8 +483,10 @@ class Controllers:
         if job is None:
             return
         status = copy.deepcopy(job.get("status") or {})
-        if any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-               for c in status.get("conditions") or []):
+        if any(
+            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        ):
             return
         uid = job["metadata"]["uid"]
         pods = [p for p in self.store.list(PODS, ns) if owned_by(p, uid)]
@@ -398,17 +497,33 @@ class Controllers:
         backoff = job["spec"].get("backoffLimit", 6)
         if succeeded >= job["spec"].get("completions", 1):
             status["completionTime"] = now_iso()
-            status["conditions"] = [cond("SuccessCriteriaMet", True, "CompletionsReached", "Reached expected number of succeeded pods"),
-                                    cond("Complete", True, "CompletionsReached", "Reached expected number of succeeded pods")]
+            status["conditions"] = [
+                cond("SuccessCriteriaMet", True, "CompletionsReached", "Reached expected number of succeeded pods"),
+                cond("Complete", True, "CompletionsReached", "Reached expected number of succeeded pods"),
+            ]
         elif failed > backoff:
-            status["conditions"] = [cond("FailureTarget", True, "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
-                                    cond("Failed", True, "BackoffLimitExceeded", "Job has reached the specified backoff limit")]
+            status["conditions"] = [
+                cond("FailureTarget", True, "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+                cond("Failed", True, "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+            ]
         elif active == 0:
             tpl = job["spec"].get("template", {})
-            labels = {"batch.kubernetes.io/job-name": name, "job-name": name,
-                      "batch.kubernetes.io/controller-uid": uid, "controller-uid": uid}
-            self._create_pod_from(tpl, ns, f"{name}-{rand_suffix()}", job, "Job", "batch/v1",
-                                  generate_name=f"{name}-", extra_labels=labels)
+            labels = {
+                "batch.kubernetes.io/job-name": name,
+                "job-name": name,
+                "batch.kubernetes.io/controller-uid": uid,
+                "controller-uid": uid,
+            }
+            self._create_pod_from(
+                tpl,
+                ns,
+                f"{name}-{rand_suffix()}",
+                job,
+                "Job",
+                "batch/v1",
+                generate_name=f"{name}-",
+                extra_labels=labels,
+            )
             active = 1
         status.update({"active": active, "succeeded": succeeded, "failed": failed, "ready": 0})
         for k in ("active", "succeeded", "failed"):
@@ -430,9 +545,13 @@ class Controllers:
         selector = svc["spec"].get("selector")
         if not selector:
             return
-        pods = [p for p in self.store.list(PODS, ns)
-                if selectors.matches_labels(selector, p["metadata"].get("labels") or {})
-                and p.get("status", {}).get("podIP") and p.get("status", {}).get("phase") == "Running"]
+        pods = [
+            p
+            for p in self.store.list(PODS, ns)
+            if selectors.matches_labels(selector, p["metadata"].get("labels") or {})
+            and p.get("status", {}).get("podIP")
+            and p.get("status", {}).get("phase") == "Running"
+        ]
         ready = sorted((p for p in pods if pod_ready(p)), key=lambda p: p["status"]["podIP"])
         not_ready = sorted((p for p in pods if not pod_ready(p)), key=lambda p: p["status"]["podIP"])
         ports = []
@@ -448,9 +567,16 @@ class Controllers:
             ports.append(entry)
 
         def addr(p: dict) -> dict:
-            return {"ip": p["status"]["podIP"], "nodeName": "sandbox",
-                    "targetRef": {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"],
-                                  "uid": p["metadata"]["uid"]}}
+            return {
+                "ip": p["status"]["podIP"],
+                "nodeName": "sandbox",
+                "targetRef": {
+                    "kind": "Pod",
+                    "namespace": ns,
+                    "name": p["metadata"]["name"],
+                    "uid": p["metadata"]["uid"],
+                },
+            }
 
         subset: dict = {}
         if ready:
@@ -461,9 +587,15 @@ class Controllers:
         live = self.store.get(ENDPOINTS, ns, name)
         labels = dict(svc["metadata"].get("labels") or {})
         if live is None:
-            self.reg.create(ENDPOINTS, {"apiVersion": "v1", "kind": "Endpoints",
-                                        "metadata": {"name": name, "namespace": ns, "labels": labels},
-                                        "subsets": subsets})
+            self.reg.create(
+                ENDPOINTS,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Endpoints",
+                    "metadata": {"name": name, "namespace": ns, "labels": labels},
+                    "subsets": subsets,
+                },
+            )
         elif live.get("subsets") != subsets:
             new = copy.deepcopy(live)
             new["subsets"] = subsets
@@ -475,8 +607,7 @@ class Controllers:
         if gc is None or gc.get("spec", {}).get("controllerName") != ISTIO_CONTROLLER:
             return
         old = gc.get("status", {}).get("conditions")
-        conditions = merge_conditions(old, [
-            _gcond("Accepted", True, "Accepted", "Handled by Istio controller", gc)])
+        conditions = merge_conditions(old, [_gcond("Accepted", True, "Accepted", "Handled by Istio controller", gc)])
         self.reg.write_status(GWC, None, name, {"conditions": conditions})
 
     def reconcile_gateways_in(self, ns: str) -> None:
@@ -495,9 +626,11 @@ class Controllers:
             return
         cls = gw["spec"]["gatewayClassName"]
         child = gw["metadata"].get("annotations", {}).get("gateway.istio.io/name-override") or f"{name}-{cls}"
-        labels = {"gateway.networking.k8s.io/gateway-name": name,
-                  "gateway.networking.k8s.io/gateway-class-name": cls,
-                  "gateway.istio.io/managed": "istio.io-gateway-controller"}
+        labels = {
+            "gateway.networking.k8s.io/gateway-name": name,
+            "gateway.networking.k8s.io/gateway-class-name": cls,
+            "gateway.istio.io/managed": "istio.io-gateway-controller",
+        }
         owner = [owner_ref(gw, "Gateway", "gateway.networking.k8s.io/v1")]
         listeners = gw["spec"].get("listeners") or []
         ports = [{"name": "status-port", "port": 15021, "protocol": "TCP", "appProtocol": "tcp"}]
@@ -506,39 +639,87 @@ class Controllers:
             if lst.get("port") in seen:
                 continue
             seen.add(lst.get("port"))
-            ports.append({"name": _sanitise(lst.get("name", "")), "port": lst.get("port"), "protocol": "TCP",
-                          "appProtocol": str(lst.get("protocol", "HTTP")).lower()})
+            ports.append(
+                {
+                    "name": _sanitise(lst.get("name", "")),
+                    "port": lst.get("port"),
+                    "protocol": "TCP",
+                    "appProtocol": str(lst.get("protocol", "HTTP")).lower(),
+                }
+            )
         if self.store.get(SA, ns, child) is None:
-            self.reg.create(SA, {"apiVersion": "v1", "kind": "ServiceAccount",
-                                 "metadata": {"name": child, "namespace": ns, "labels": labels, "ownerReferences": owner}})
-        pod_labels = {**labels, "service.istio.io/canonical-name": child, "sidecar.istio.io/inject": "false",
-                      "istio.io/gateway-name": name}
+            self.reg.create(
+                SA,
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": child, "namespace": ns, "labels": labels, "ownerReferences": owner},
+                },
+            )
+        pod_labels = {
+            **labels,
+            "service.istio.io/canonical-name": child,
+            "sidecar.istio.io/inject": "false",
+            "istio.io/gateway-name": name,
+        }
         deploy_spec = {
             "replicas": 1,
             "selector": {"matchLabels": {"gateway.networking.k8s.io/gateway-name": name}},
-            "template": {"metadata": {"labels": pod_labels,
-                                      "annotations": {"istio.io/rev": "default", "prometheus.io/port": "15020",
-                                                      "prometheus.io/scrape": "true"}},
-                         "spec": {"serviceAccountName": child, "containers": [{
-                             "name": "istio-proxy", "image": PROXY_IMAGE,
-                             "args": ["proxy", "router", "--domain", f"{ns}.svc.cluster.local"],
-                             "ports": [{"containerPort": 15021, "name": "status-port", "protocol": "TCP"},
-                                       {"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
-                             "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021}}}]}},
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        "istio.io/rev": "default",
+                        "prometheus.io/port": "15020",
+                        "prometheus.io/scrape": "true",
+                    },
+                },
+                "spec": {
+                    "serviceAccountName": child,
+                    "containers": [
+                        {
+                            "name": "istio-proxy",
+                            "image": PROXY_IMAGE,
+                            "args": ["proxy", "router", "--domain", f"{ns}.svc.cluster.local"],
+                            "ports": [
+                                {"containerPort": 15021, "name": "status-port", "protocol": "TCP"},
+                                {"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"},
+                            ],
+                            "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021}},
+                        }
+                    ],
+                },
+            },
         }
         deploy = self.store.get(DEPLOY, ns, child)
         if deploy is None:
-            self.reg.create(DEPLOY, {"apiVersion": "apps/v1", "kind": "Deployment",
-                                     "metadata": {"name": child, "namespace": ns, "labels": labels,
-                                                  "ownerReferences": owner}, "spec": deploy_spec})
+            self.reg.create(
+                DEPLOY,
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": child, "namespace": ns, "labels": labels, "ownerReferences": owner},
+                    "spec": deploy_spec,
+                },
+            )
         svc = self.store.get(SERVICES, ns, child)
         svc_type = gw["metadata"].get("annotations", {}).get("networking.istio.io/service-type", "LoadBalancer")
-        want_spec = {"type": svc_type, "selector": {"gateway.networking.k8s.io/gateway-name": name},
-                     "ports": ports, "ipFamilyPolicy": "PreferDualStack"}
+        want_spec = {
+            "type": svc_type,
+            "selector": {"gateway.networking.k8s.io/gateway-name": name},
+            "ports": ports,
+            "ipFamilyPolicy": "PreferDualStack",
+        }
         if svc is None:
-            svc = self.reg.create(SERVICES, {"apiVersion": "v1", "kind": "Service",
-                                             "metadata": {"name": child, "namespace": ns, "labels": labels,
-                                                          "ownerReferences": owner}, "spec": want_spec})
+            svc = self.reg.create(
+                SERVICES,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": child, "namespace": ns, "labels": labels, "ownerReferences": owner},
+                    "spec": want_spec,
+                },
+            )
         elif [(p["name"], p["port"]) for p in svc["spec"].get("ports", [])] != [(p["name"], p["port"]) for p in ports]:
             new = copy.deepcopy(svc)
             new["spec"]["ports"] = ports
@@ -546,33 +727,56 @@ class Controllers:
         ips = [i.get("ip") for i in svc.get("status", {}).get("loadBalancer", {}).get("ingress") or [] if i.get("ip")]
         if svc_type != "LoadBalancer":
             ips = [svc["spec"].get("clusterIP")]
-        gen = gw["metadata"]["generation"]
         host = f"{child}.{ns}.svc.cluster.local"
         port_list = ",".join(f"{host}:{p['port']}" for p in ports[1:])
         routes = [r for r in self.store.list(ROUTES, ns) if self._attaches(r, ns, name)]
         listener_status = []
         for lst in listeners:
             attached = sum(1 for r in routes if self._attaches(r, ns, name, lst.get("name")))
-            ok = [_gcond(t, s, r, "No errors found", gw) for t, s, r in (
-                ("Accepted", True, "Accepted"), ("Conflicted", False, "NoConflicts"),
-                ("Programmed", True, "Programmed"), ("ResolvedRefs", True, "ResolvedRefs"))]
+            ok = [
+                _gcond(t, s, r, "No errors found", gw)
+                for t, s, r in (
+                    ("Accepted", True, "Accepted"),
+                    ("Conflicted", False, "NoConflicts"),
+                    ("Programmed", True, "Programmed"),
+                    ("ResolvedRefs", True, "ResolvedRefs"),
+                )
+            ]
             old = next((x for x in gw.get("status", {}).get("listeners") or [] if x.get("name") == lst.get("name")), {})
-            listener_status.append({"name": lst.get("name"), "attachedRoutes": attached,
-                                    "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
-                                                       {"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"}],
-                                    "conditions": merge_conditions(old.get("conditions"), ok)})
+            listener_status.append(
+                {
+                    "name": lst.get("name"),
+                    "attachedRoutes": attached,
+                    "supportedKinds": [
+                        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
+                        {"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"},
+                    ],
+                    "conditions": merge_conditions(old.get("conditions"), ok),
+                }
+            )
         if ips:
-            programmed = _gcond("Programmed", True, "Programmed",
-                                f"Resource programmed, assigned to service(s) {port_list}", gw)
+            programmed = _gcond(
+                "Programmed", True, "Programmed", f"Resource programmed, assigned to service(s) {port_list}", gw
+            )
             addresses = [{"type": "IPAddress", "value": ip} for ip in ips]
         else:
-            programmed = _gcond("Programmed", False, "AddressNotAssigned",
-                                f"Assigned to service(s) {port_list}, but failed to assign to all requested "
-                                f'addresses: address pending for hostname "{host}"', gw)
+            programmed = _gcond(
+                "Programmed",
+                False,
+                "AddressNotAssigned",
+                f"Assigned to service(s) {port_list}, but failed to assign to all requested "
+                f'addresses: address pending for hostname "{host}"',
+                gw,
+            )
             addresses = []
-        conditions = merge_conditions(gw.get("status", {}).get("conditions"), [
-            _gcond("Accepted", True, "Accepted", "Resource accepted", gw), programmed,
-            _gcond("ResolvedRefs", True, "ResolvedRefs", "All references resolved", gw)])
+        conditions = merge_conditions(
+            gw.get("status", {}).get("conditions"),
+            [
+                _gcond("Accepted", True, "Accepted", "Resource accepted", gw),
+                programmed,
+                _gcond("ResolvedRefs", True, "ResolvedRefs", "All references resolved", gw),
+            ],
+        )
         status = {"conditions": conditions, "listeners": listener_status}
         if addresses:
             status["addresses"] = addresses
@@ -581,7 +785,11 @@ class Controllers:
     @staticmethod
     def _attaches(route: dict, ns: str, gw_name: str, listener: str | None = None) -> bool:
         for ref in route.get("spec", {}).get("parentRefs") or []:
-            if ref.get("name") == gw_name and ref.get("namespace", ns) == ns and ref.get("kind", "Gateway") == "Gateway":
+            if (
+                ref.get("name") == gw_name
+                and ref.get("namespace", ns) == ns
+                and ref.get("kind", "Gateway") == "Gateway"
+            ):
                 if listener is None or ref.get("sectionName") in (None, listener):
                     return True
         return False
@@ -594,24 +802,46 @@ class Controllers:
         missing = []
         for rule in route.get("spec", {}).get("rules") or []:
             for b in rule.get("backendRefs") or []:
-                if b.get("kind", "Service") == "Service" and self.store.get(SERVICES, b.get("namespace", ns), b.get("name", "")) is None:
+                if (
+                    b.get("kind", "Service") == "Service"
+                    and self.store.get(SERVICES, b.get("namespace", ns), b.get("name", "")) is None
+                ):
                     missing.append(b.get("name"))
-        old_parents = {json.dumps(p.get("parentRef"), sort_keys=True): p for p in route.get("status", {}).get("parents") or []}
+        old_parents = {
+            json.dumps(p.get("parentRef"), sort_keys=True): p for p in route.get("status", {}).get("parents") or []
+        }
         for ref in route.get("spec", {}).get("parentRefs") or []:
             gw = self.store.get(GW, ref.get("namespace", ns), ref.get("name", ""))
             if gw is None or not self._istio_class(gw):
                 continue
-            parent_ref = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": ref["name"],
-                          "namespace": ref.get("namespace", ns)}
+            parent_ref = {
+                "group": "gateway.networking.k8s.io",
+                "kind": "Gateway",
+                "name": ref["name"],
+                "namespace": ref.get("namespace", ns),
+            }
             if ref.get("sectionName"):
                 parent_ref["sectionName"] = ref["sectionName"]
-            resolved = (_gcond("ResolvedRefs", False, "BackendNotFound",
-                               f"backend(s) not found: {', '.join(sorted(set(missing)))}", route)
-                        if missing else _gcond("ResolvedRefs", True, "ResolvedRefs", "All references resolved", route))
+            resolved = (
+                _gcond(
+                    "ResolvedRefs",
+                    False,
+                    "BackendNotFound",
+                    f"backend(s) not found: {', '.join(sorted(set(missing)))}",
+                    route,
+                )
+                if missing
+                else _gcond("ResolvedRefs", True, "ResolvedRefs", "All references resolved", route)
+            )
             new = [_gcond("Accepted", True, "Accepted", "Route was valid", route), resolved]
             old = old_parents.get(json.dumps(parent_ref, sort_keys=True), {})
-            parents.append({"parentRef": parent_ref, "controllerName": ISTIO_CONTROLLER,
-                            "conditions": merge_conditions(old.get("conditions"), new)})
+            parents.append(
+                {
+                    "parentRef": parent_ref,
+                    "controllerName": ISTIO_CONTROLLER,
+                    "conditions": merge_conditions(old.get("conditions"), new),
+                }
+            )
         self.reg.write_status(ROUTES, ns, name, {"parents": parents})
 
 

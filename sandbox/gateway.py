@@ -81,14 +81,16 @@ def pick_backend(refs: list[dict], rnd: Callable[[], float] = random.random) -> 
     return weighted[-1][0]
 
 
-def route_request(store: Store, ns: str, gateway: str, listener: str | None, method: str, path: str,
-                  headers, query) -> dict | None | bool:
+def route_request(
+    store: Store, ns: str, gateway: str, listener: str | None, method: str, path: str, headers, query
+) -> dict | None | bool:
     """The backendRef for a request; None when no rule matches; False when a rule matched but has no backend."""
     routes = sorted(store.list(ROUTES, ns), key=lambda r: (r["metadata"]["creationTimestamp"], r["metadata"]["name"]))
     for route in routes:
-        if not any(ref.get("name") == gateway and ref.get("namespace", ns) == ns
-                   and ref.get("sectionName") in (None, listener)
-                   for ref in route.get("spec", {}).get("parentRefs") or []):
+        if not any(
+            ref.get("name") == gateway and ref.get("namespace", ns) == ns and ref.get("sectionName") in (None, listener)
+            for ref in route.get("spec", {}).get("parentRefs") or []
+        ):
             continue
         for rule in route.get("spec", {}).get("rules") or []:
             matches = rule.get("matches") or [{}]
@@ -100,8 +102,9 @@ def route_request(store: Store, ns: str, gateway: str, listener: str | None, met
 class GatewayServer:
     """Listens on the gateway pod's address for each listener port of its Gateway."""
 
-    def __init__(self, store: Store, network: Network, session: aiohttp.ClientSession, ns: str, gateway: str,
-                 ip: str) -> None:
+    def __init__(
+        self, store: Store, network: Network, session: aiohttp.ClientSession, ns: str, gateway: str, ip: str
+    ) -> None:
         self.store = store
         self.network = network
         self.session = session
@@ -130,8 +133,16 @@ class GatewayServer:
             if request.path == "/healthz/ready":
                 return web.Response(text="")
             return web.Response(status=404)
-        backend = route_request(self.store, self.ns, self.gateway, self.ports.get(port), request.method,
-                                request.path, request.headers, request.query)
+        backend = route_request(
+            self.store,
+            self.ns,
+            self.gateway,
+            self.ports.get(port),
+            request.method,
+            request.path,
+            request.headers,
+            request.query,
+        )
         if backend is None:
             return web.Response(status=404)
         if backend is False:
@@ -150,8 +161,9 @@ class GatewayServer:
         body = await request.read()
         target = request.url.with_scheme("http").with_host(real_ip).with_port(real_port)
         try:
-            async with self.session.request(request.method, target, headers=headers, data=body or None,
-                                            allow_redirects=False) as up:
+            async with self.session.request(
+                request.method, target, headers=headers, data=body or None, allow_redirects=False
+            ) as up:
                 payload = await up.read()
                 out = {k: v for k, v in up.headers.items() if k.lower() not in HOP_BY_HOP}
                 return web.Response(status=up.status, body=payload, headers=out)

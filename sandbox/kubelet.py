@@ -167,9 +167,7 @@ class Kubelet:
         image = c.get("image", "")
         workload = images.workload_for(image, pod)
         if workload is None:
-            return _waiting_status(
-                c, "ImagePullBackOff", f'Back-off pulling image "{image}"'
-            )
+            return _waiting_status(c, "ImagePullBackOff", f'Back-off pulling image "{image}"')
         try:
             env = self._env(run, pod, c)
         except ConfigError as e:
@@ -209,9 +207,20 @@ class Kubelet:
         for cs in status.get("containerStatuses") or []:
             if cs["name"] == cr.name:
                 reason = "Completed" if cr.exit_code == 0 else "Error"
-                cs = {**cs, "ready": False, "started": False, "state": {"terminated": {
-                    "exitCode": cr.exit_code, "reason": reason, "message": cr.output[-1024:],
-                    "startedAt": status.get("startTime"), "finishedAt": finished}}}
+                cs = {
+                    **cs,
+                    "ready": False,
+                    "started": False,
+                    "state": {
+                        "terminated": {
+                            "exitCode": cr.exit_code,
+                            "reason": reason,
+                            "message": cr.output[-1024:],
+                            "startedAt": status.get("startTime"),
+                            "finishedAt": finished,
+                        }
+                    },
+                }
             statuses.append(cs)
         status["containerStatuses"] = statuses
         terminated = [cs["state"].get("terminated") for cs in statuses]
@@ -240,13 +249,17 @@ class Kubelet:
         now = now_iso()
         waiting = any("waiting" in s.get("state", {}) for s in statuses.values())
         terminated = all("terminated" in s.get("state", {}) for s in statuses.values())
-        phase = status.get("phase") if terminated and status.get("phase") in ("Succeeded", "Failed") else (
-            "Pending" if waiting else "Running"
+        phase = (
+            status.get("phase")
+            if terminated and status.get("phase") in ("Succeeded", "Failed")
+            else ("Pending" if waiting else "Running")
         )
         new = {
             **base,
             "phase": phase,
-            "conditions": status.get("conditions") if phase in ("Succeeded", "Failed") else [
+            "conditions": status.get("conditions")
+            if phase in ("Succeeded", "Failed")
+            else [
                 _cond("PodReadyToStartContainers", True, now),
                 _cond("Initialized", True, started),
                 _cond("Ready", all_ready, now, None if all_ready else "ContainersNotReady"),
@@ -277,7 +290,7 @@ class Kubelet:
         env: dict[str, str] = {
             "HOSTNAME": run.name,
             "KUBERNETES_SERVICE_HOST": self.network.node_ip,
-            "HTTP_PROXY": f"http://{run.ip}:{EGRESS_PORT}",
+            "HTTP_PROXY": "http://{}:{}".format(*self.network.real(run.ip, EGRESS_PORT)),
         }
         if self.volumes_dir is not None:
             env["SANDBOX_VOLUME_ROOT"] = str(self.volumes_dir / ns)
@@ -320,7 +333,7 @@ class Kubelet:
                 if ref.get("key") not in data:
                     if ref.get("optional"):
                         return None
-                    raise ConfigError(f'couldn\'t find key {ref.get("key")} in {rt.kind} {ns}/{ref.get("name")}')
+                    raise ConfigError(f"couldn't find key {ref.get('key')} in {rt.kind} {ns}/{ref.get('name')}")
                 return data[ref["key"]]
         if "fieldRef" in src:
             path = src["fieldRef"].get("fieldPath", "")
@@ -371,18 +384,31 @@ def _base_status(c: dict) -> dict:
 
 
 def _running_status(c: dict, started: str, ready: bool) -> dict:
-    return {**_base_status(c), "ready": ready, "started": True, "containerID": f"sandbox://{c['name']}",
-            "state": {"running": {"startedAt": started}}}
+    return {
+        **_base_status(c),
+        "ready": ready,
+        "started": True,
+        "containerID": f"sandbox://{c['name']}",
+        "state": {"running": {"startedAt": started}},
+    }
 
 
 def _waiting_status(c: dict, reason: str, message: str) -> dict:
-    return {**_base_status(c), "ready": False, "started": False,
-            "state": {"waiting": {"reason": reason, "message": message}}}
+    return {
+        **_base_status(c),
+        "ready": False,
+        "started": False,
+        "state": {"waiting": {"reason": reason, "message": message}},
+    }
 
 
 def _terminated_status(c: dict, code: int, reason: str, started: str, message: str = "") -> dict:
     term = {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": started}
     if message:
         term["message"] = message
-    return {**_base_status(c), "ready": code == 0 and reason == "Completed", "started": False,
-            "state": {"terminated": term}}
+    return {
+        **_base_status(c),
+        "ready": code == 0 and reason == "Completed",
+        "started": False,
+        "state": {"terminated": term},
+    }

@@ -72,7 +72,7 @@ class KubeProxy:
         ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress")
         if ingress:
             return svc
-        ip = self.network.balancers.take()
+        ip = self.network.take_balancer_ip()
         status = {**svc.get("status", {}), "loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}
         return self.reg.write_status(SERVICES, svc["metadata"]["namespace"], svc["metadata"]["name"], status)
 
@@ -85,14 +85,15 @@ class KubeProxy:
             port = p.get("port")
             if cluster_ip and cluster_ip != "None":
                 out[(cluster_ip, port)] = port
-            if p.get("nodePort"):
+            if p.get("nodePort") and not self.network.single_address:
                 out[(self.network.node_ip, p["nodePort"])] = port
         for ing in svc.get("status", {}).get("loadBalancer", {}).get("ingress") or []:
             ip = ing.get("ip")
             if not ip:
                 continue
             for p in spec.get("ports") or []:
-                out[(ip, p["port"])] = p["port"]
+                if not self.network.single_address:
+                    out[(ip, p["port"])] = p["port"]
                 if p.get("nodePort"):
                     out[(ip, p["nodePort"])] = p["port"]
         return out

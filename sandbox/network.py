@@ -23,7 +23,6 @@ KUBELET_PORT = 10250
 BLOCK_BASES = range(10, 250, 3)
 
 
-
 def loopback_aliases_work() -> bool:
     """Whether addresses other than 127.0.0.1 can be bound on this machine."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -60,7 +59,7 @@ class Pool:
         self._used.add(ip)
 
     def release(self, ip: str) -> None:
-        if ip in self._used:
+        if ip in self._used and ip != LOCALHOST:
             self._used.discard(ip)
             self._free.append(ip)
 
@@ -106,7 +105,7 @@ class Network:
         for _ in range(len(NODE_PORTS)):
             port = self._next_node_port
             self._next_node_port = port + 1 if port + 1 < NODE_PORTS.stop else NODE_PORTS.start
-            if port not in self._node_ports:
+            if port not in self._node_ports and (not self.single_address or _free(LOCALHOST, port)):
                 self._node_ports.add(port)
                 return port
         raise RuntimeError("node ports exhausted")
@@ -118,12 +117,19 @@ class Network:
         self._node_ports.discard(port)
 
     # ---- sockets -------------------------------------------------------------------------------
+    def take_balancer_ip(self) -> str:
+        """A LoadBalancer address; in single-address mode every balancer is 127.0.0.1 (node ports only)."""
+        return LOCALHOST if self.single_address else self.balancers.take()
+
     def listen(self, ip: str, port: int) -> socket.socket:
-        """A listening socket for (ip, port); raises OSError when it cannot be bound."""
+        """A listening socket for (ip, port); raises OSError when it cannot be bound.
+
+        In single-address mode, 127.0.0.1 itself (node ports of load balancers) binds the real port.
+        """
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            if self.single_address:
+            if self.single_address and ip != LOCALHOST:
                 sock.bind((LOCALHOST, 0))
                 self._mapped[(ip, port)] = sock.getsockname()[1]
             else:
@@ -149,3 +155,15 @@ class Network:
     def external_port(self, ip: str, port: int) -> int:
         """The port a host client uses for (ip, port); differs only in single-address mode."""
         return self.real(ip, port)[1]
+
+
+def _free(ip: str, port: int) -> bool:
+    """Whether (ip, port) can be bound now (node ports on a shared 127.0.0.1)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((ip, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()

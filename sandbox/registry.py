@@ -70,11 +70,13 @@ class Registry:
             return
         ns = self.store.get(NAMESPACES, None, namespace or "")
         if ns is None:
-            raise ApiError(404, "NotFound", f'namespaces "{namespace}" not found',
-                           {"name": namespace, "kind": "namespaces"})
+            raise ApiError(
+                404, "NotFound", f'namespaces "{namespace}" not found', {"name": namespace, "kind": "namespaces"}
+            )
         if ns.get("metadata", {}).get("deletionTimestamp"):
             raise ApiError(
-                403, "Forbidden",
+                403,
+                "Forbidden",
                 f"unable to create new content in namespace {namespace} because it is being terminated",
                 {"name": namespace, "kind": "namespaces"},
             )
@@ -153,8 +155,12 @@ class Registry:
             raise not_found(rt, name)
         if rt is NAMESPACES:
             if name in ("default", "kube-system", "kube-public", "istio-system"):
-                raise ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                               {"name": name, "kind": "namespaces"})
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                    {"name": name, "kind": "namespaces"},
+                )
             if live["metadata"].get("deletionTimestamp"):
                 return live
             new = copy.deepcopy(live)
@@ -173,8 +179,10 @@ class Registry:
         if stype == "ExternalName":
             spec.pop("clusterIP", None)
         elif spec.get("clusterIP") in (None, ""):
-            spec["clusterIP"] = live_spec.get("clusterIP") if live_spec.get("clusterIP") not in (None, "None") else (
-                self.network.services.take()
+            spec["clusterIP"] = (
+                live_spec.get("clusterIP")
+                if live_spec.get("clusterIP") not in (None, "None")
+                else (self.network.services.take())
             )
         if spec.get("clusterIP"):
             spec["clusterIPs"] = [spec["clusterIP"]]

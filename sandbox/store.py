@@ -55,9 +55,7 @@ Key = tuple[str, str]  # (namespace or "", name)
 class Store:
     def __init__(self, state_file: Path | None = None) -> None:
         self.rv = 0
-        self._objects: dict[tuple[str, str], dict[Key, dict]] = {
-            (rt.group, rt.plural): {} for rt in catalog.RESOURCES
-        }
+        self._objects: dict[tuple[str, str], dict[Key, dict]] = {(rt.group, rt.plural): {} for rt in catalog.RESOURCES}
         self._history: deque[Event] = deque(maxlen=HISTORY)
         self._watchers: set[Watcher] = set()
         self._listeners: list[Callable[[Event], None]] = []
@@ -174,9 +172,7 @@ class Store:
             return
         data = {
             "resourceVersion": self.rv,
-            "objects": {
-                f"{g}/{p}": list(table.values()) for (g, p), table in self._objects.items() if table
-            },
+            "objects": {f"{g}/{p}": list(table.values()) for (g, p), table in self._objects.items() if table},
         }
         tmp = self._state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, separators=(",", ":")))

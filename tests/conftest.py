@@ -7,21 +7,15 @@ Each test that changes the cluster gets its own namespace.
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
+from sandbox import process
+from sandbox.process import SandboxProcess
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> object:
@@ -39,60 +33,8 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}: last error {last_error!r}")
 
 
-@dataclass
-class SandboxProcess:
-    process: subprocess.Popen
-    kubeconfig: Path
-    state_dir: Path | None
-    log_path: Path
-    cache_dir: Path
-
-    @property
-    def server(self) -> str:
-        import yaml
-
-        return yaml.safe_load(self.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                return self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                return self.process.wait(5)
-        return self.process.returncode
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.cache_dir)}
-        result = subprocess.run([KUBECTL, *args], input=input, capture_output=True, text=True, env=env, timeout=timeout)
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        return result
-
-
-def start_sandbox(workdir: Path, *extra: str, state_dir: Path | None = None, timeout: float = 20.0) -> SandboxProcess:
-    workdir.mkdir(parents=True, exist_ok=True)
-    kubeconfig = workdir / "kubeconfig"
-    log_path = workdir / "sandbox.log"
-    args = [sys.executable, "-m", "sandbox", "--kubeconfig", str(kubeconfig), *extra]
-    if state_dir is not None:
-        args += ["--state-dir", str(state_dir)]
-    log = log_path.open("w")
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    sb = SandboxProcess(proc, kubeconfig, state_dir, log_path, workdir / "kube-cache")
-
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"sandbox exited early:\n{log_path.read_text()}")
-        return kubeconfig.exists()
-
-    try:
-        wait_for(ready, timeout, what="the sandbox to write its kubeconfig")
-    except Exception:
-        sb.stop()
-        raise
-    return sb
+def start_sandbox(workdir: Path, *extra: str, state_dir: Path | None = None) -> SandboxProcess:
+    return process.start(workdir, *extra, state_dir=state_dir)
 
 
 @pytest.fixture(scope="session")

@@ -232,9 +232,7 @@ async def _exchange(options: Options, url: URL, proxy: str | None) -> Reply:
     ):
         version = response.version
         lines = [f"HTTP/{version.major}.{version.minor} {response.status} {response.reason}"]
-        lines += [
-            f"{key.decode('latin-1')}: {value.decode('latin-1')}" for key, value in response.raw_headers
-        ]
+        lines += [f"{key.decode('latin-1')}: {value.decode('latin-1')}" for key, value in response.raw_headers]
         return Reply(response.status, "\r\n".join(lines) + "\r\n\r\n", await response.read())
 
 

@@ -82,9 +82,7 @@ class Store:
             elif current.version == write.version:
                 result = Entry(write.key, write.value, current.version + 1)
             else:
-                raise VersionConflict(
-                    f"key {write.key!r} is at version {current.version}, not {write.version}"
-                )
+                raise VersionConflict(f"key {write.key!r} is at version {current.version}, not {write.version}")
             if result is not current:
                 staged[write.key] = result
             results.append(result)

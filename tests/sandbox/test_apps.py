@@ -80,9 +80,7 @@ class ForwardProxy:
             data=await request.read(),
             headers={"Content-Type": request.headers.get("Content-Type", "application/octet-stream")},
         ) as response:
-            return web.Response(
-                status=response.status, body=await response.read(), content_type=response.content_type
-            )
+            return web.Response(status=response.status, body=await response.read(), content_type=response.content_type)
 
 
 @asynccontextmanager
@@ -317,9 +315,7 @@ async def test_kvstore_versioning() -> None:
         put = await call(session, "POST", base + "/api/put", {"key": "k", "value": "x", "version": 7})
         assert put == (200, {"key": "k", "value": "x", "version": 1})
         # the same value again is a no-op, even with a stale version
-        assert (await call(session, "POST", base + "/api/put", {"key": "k", "value": "x", "version": 0}))[
-            0
-        ] == 200
+        assert (await call(session, "POST", base + "/api/put", {"key": "k", "value": "x", "version": 0}))[0] == 200
         assert await call(session, "GET", base + "/api/get?id=k") == (200, {"value": "x", "version": 1})
         # a change needs the stored version and bumps it
         put = await call(session, "POST", base + "/api/put", {"key": "k", "value": "y", "version": 1})
@@ -328,9 +324,7 @@ async def test_kvstore_versioning() -> None:
         assert status == 428
         assert await call(session, "GET", base + "/api/get?id=k") == (200, {"value": "y", "version": 2})
 
-        assert (await call(session, "POST", base + "/api/put", {"key": "a", "value": "1", "version": 0}))[
-            0
-        ] == 200
+        assert (await call(session, "POST", base + "/api/put", {"key": "a", "value": "1", "version": 0}))[0] == 200
         assert await call(session, "GET", base + "/api/list") == (
             200,
             [{"key": "a", "value": "1", "version": 1}, {"key": "k", "value": "y", "version": 2}],
@@ -433,9 +427,7 @@ async def test_kvstore_log_survives_restart(tmp_path: Path) -> None:
         async with serve(kvstore.create_app(env)) as base:
             assert await call(session, "GET", base + "/api/list") == before
             assert await call(session, "GET", base + "/api/get?id=a") == (200, {"value": "2", "version": 2})
-            assert (await call(session, "POST", base + "/api/put", {"key": "a", "value": "3", "version": 1}))[
-                0
-            ] == 428
+            assert (await call(session, "POST", base + "/api/put", {"key": "a", "value": "3", "version": 1}))[0] == 428
             assert await call(session, "GET", base + "/api/reset") == (200, {})
 
         async with serve(kvstore.create_app(env)) as base:
@@ -509,9 +501,7 @@ async def test_curl_request_options() -> None:
         code, out = await curl.run(["-XPUT", f"{base}/echo"], {})
         assert (code, json.loads(out)["method"]) == (0, "PUT")
 
-        code, out = await curl.run(
-            ["-s", "-o", "/dev/null", "-w", "%{http_code}\\n", f"{base}/status/201"], {}
-        )
+        code, out = await curl.run(["-s", "-o", "/dev/null", "-w", "%{http_code}\\n", f"{base}/status/201"], {})
         assert (code, out) == (0, "201\n")
 
         code, out = await curl.run(["-si", f"{base}/status/202"], {})
@@ -596,9 +586,7 @@ async def test_curl_uses_http_proxy() -> None:
     async with serve(kvstore.create_app({})) as kv_url:
         proxy = ForwardProxy({KVSTORE_NAME: kv_url})
         async with serve(proxy.app()) as proxy_url:
-            code, out = await curl.run(
-                ["curl", "-s", f"http://{KVSTORE_NAME}/api/list"], {"HTTP_PROXY": proxy_url}
-            )
+            code, out = await curl.run(["curl", "-s", f"http://{KVSTORE_NAME}/api/list"], {"HTTP_PROXY": proxy_url})
             assert (code, out) == (0, "[]")
             assert proxy.seen == [f"http://{KVSTORE_NAME}/api/list"]
 

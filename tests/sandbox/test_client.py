@@ -17,43 +17,112 @@ MANAGER = "meshconsole-tests"
 
 def sample_objects() -> list[dict]:
     """One object of each namespaced kind the sandbox serves (names are per kind)."""
-    pod_spec = {"containers": [{"name": "app", "image": "localhost/kvstore:latest", "ports": [{"containerPort": 8081}]}]}
+    pod_spec = {
+        "containers": [{"name": "app", "image": "localhost/kvstore:latest", "ports": [{"containerPort": 8081}]}]
+    }
     tpl = {"metadata": {"labels": {"app": "thing"}}, "spec": pod_spec}
     return [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}, "data": {"a": "1"}},
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "secret"}, "stringData": {"password": "hunter2"}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"},
-         "spec": {"selector": {"app": "thing"}, "ports": [{"port": 80, "targetPort": 8081}]}},
-        {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "manual"},
-         "subsets": [{"addresses": [{"ip": "127.1.200.1"}], "ports": [{"port": 80}]}]},
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "svc"},
+            "spec": {"selector": {"app": "thing"}, "ports": [{"port": 80, "targetPort": 8081}]},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": "manual"},
+            "subsets": [{"addresses": [{"ip": "127.1.200.1"}], "ports": [{"port": 80}]}],
+        },
         {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pod", "labels": {"app": "thing"}}, "spec": pod_spec},
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "claim"},
-         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "deploy"},
-         "spec": {"selector": {"matchLabels": {"app": "thing"}}, "template": tpl}},
-        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "sts"},
-         "spec": {"serviceName": "svc", "selector": {"matchLabels": {"app": "thing"}}, "template": tpl}},
-        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "rs"},
-         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "thing"}}, "template": tpl}},
-        {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "job"},
-         "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
-             {"name": "curl", "image": "curlimages/curl", "args": ["-s", "http://svc/api/list"]}]}}}},
-        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw"},
-         "spec": {"gatewayClassName": "istio", "listeners": [{"name": "http", "port": 8088, "protocol": "HTTP"}]}},
-        {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "HTTPRoute", "metadata": {"name": "route"},
-         "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "svc", "port": 80}]}]}},
-        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "vs"},
-         "spec": {"hosts": ["svc"], "http": [{"route": [{"destination": {"host": "svc"}}]}]}},
-        {"apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule", "metadata": {"name": "dr"},
-         "spec": {"host": "svc", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}},
-        {"apiVersion": "networking.istio.io/v1alpha3", "kind": "Gateway", "metadata": {"name": "istio-gw"},
-         "spec": {"selector": {"istio": "ingressgateway"},
-                  "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}},
-        {"apiVersion": "security.istio.io/v1beta1", "kind": "PeerAuthentication", "metadata": {"name": "default"},
-         "spec": {"mtls": {"mode": "STRICT"}}},
-        {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": {"name": "allow-all"},
-         "spec": {"action": "ALLOW", "rules": [{}]}},
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "claim"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "deploy"},
+            "spec": {"selector": {"matchLabels": {"app": "thing"}}, "template": tpl},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "sts"},
+            "spec": {"serviceName": "svc", "selector": {"matchLabels": {"app": "thing"}}, "template": tpl},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {"name": "rs"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "thing"}}, "template": tpl},
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "job"},
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [
+                            {"name": "curl", "image": "curlimages/curl", "args": ["-s", "http://svc/api/list"]}
+                        ],
+                    }
+                },
+            },
+        },
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "gw"},
+            "spec": {"gatewayClassName": "istio", "listeners": [{"name": "http", "port": 8088, "protocol": "HTTP"}]},
+        },
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1beta1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "route"},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "svc", "port": 80}]}]},
+        },
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": "vs"},
+            "spec": {"hosts": ["svc"], "http": [{"route": [{"destination": {"host": "svc"}}]}]},
+        },
+        {
+            "apiVersion": "networking.istio.io/v1beta1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "dr"},
+            "spec": {"host": "svc", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]},
+        },
+        {
+            "apiVersion": "networking.istio.io/v1alpha3",
+            "kind": "Gateway",
+            "metadata": {"name": "istio-gw"},
+            "spec": {
+                "selector": {"istio": "ingressgateway"},
+                "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}],
+            },
+        },
+        {
+            "apiVersion": "security.istio.io/v1beta1",
+            "kind": "PeerAuthentication",
+            "metadata": {"name": "default"},
+            "spec": {"mtls": {"mode": "STRICT"}},
+        },
+        {
+            "apiVersion": "security.istio.io/v1",
+            "kind": "AuthorizationPolicy",
+            "metadata": {"name": "allow-all"},
+            "spec": {"action": "ALLOW", "rules": [{}]},
+        },
     ]
 
 
@@ -145,8 +214,10 @@ def test_apply_requires_field_manager(dyn, namespace):
 def test_label_and_field_selectors(dyn, namespace):
     api = dyn.resources.get(api_version="v1", kind="ConfigMap")
     for name, tier in (("a", "web"), ("b", "db"), ("c", "web")):
-        api.create(namespace=namespace, body={"apiVersion": "v1", "kind": "ConfigMap",
-                                              "metadata": {"name": name, "labels": {"tier": tier}}})
+        api.create(
+            namespace=namespace,
+            body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"tier": tier}}},
+        )
     web = api.get(namespace=namespace, label_selector="tier=web")
     assert sorted(i.metadata.name for i in web.items) == ["a", "c"]
     not_web = api.get(namespace=namespace, label_selector="tier notin (web)")
@@ -160,14 +231,21 @@ def test_generation_and_resource_version(dyn, namespace):
     body = sample_objects()[7]
     first = api.server_side_apply(body=body, namespace=namespace, field_manager=MANAGER)
     assert first.metadata.generation == 1
-    labelled = api.patch(name="deploy", namespace=namespace, body={"metadata": {"labels": {"x": "y"}}},
-                         content_type="application/merge-patch+json")
+    labelled = api.patch(
+        name="deploy",
+        namespace=namespace,
+        body={"metadata": {"labels": {"x": "y"}}},
+        content_type="application/merge-patch+json",
+    )
     assert labelled.metadata.generation == 1  # metadata-only changes keep the generation
     assert int(labelled.metadata.resourceVersion) > int(first.metadata.resourceVersion)
-    scaled = api.patch(name="deploy", namespace=namespace, body={"spec": {"replicas": 3}},
-                       content_type="application/merge-patch+json")
+    scaled = api.patch(
+        name="deploy", namespace=namespace, body={"spec": {"replicas": 3}}, content_type="application/merge-patch+json"
+    )
     assert scaled.metadata.generation == 2
     stale = {**body, "metadata": {**body["metadata"], "resourceVersion": first.metadata.resourceVersion}}
     with pytest.raises(ConflictError):
         api.replace(name="deploy", namespace=namespace, body=stale)
-    wait_for(lambda: api.get(name="deploy", namespace=namespace).status.observedGeneration == 2, what="observedGeneration")
+    wait_for(
+        lambda: api.get(name="deploy", namespace=namespace).status.observedGeneration == 2, what="observedGeneration"
+    )
