@@ -13,6 +13,7 @@ import logging
 import random
 from datetime import UTC, datetime
 
+import orjson
 import yaml
 from aiohttp import web
 
@@ -51,12 +52,12 @@ def error_response(e: ApiError) -> web.Response:
     return web.json_response(status_body(e.code, e.reason, e.message, e.details), status=e.code)
 
 
-def _dumps(obj: object) -> str:
-    return json.dumps(obj, separators=(",", ":"))
+def _dumps(obj: object) -> bytes:
+    return orjson.dumps(obj)
 
 
 def respond(obj: object, status: int = 200, content_type: str = JSON) -> web.Response:
-    return web.Response(body=_dumps(obj).encode(), status=status, headers={"Content-Type": content_type})
+    return web.Response(body=_dumps(obj), status=status, headers={"Content-Type": content_type})
 
 
 def bad_request(message: str) -> ApiError:
@@ -568,7 +569,7 @@ class Api:
                 payload = tables.to_table(t.rt, [obj], obj["metadata"]["resourceVersion"], datetime.now(UTC))
             else:
                 payload = {**obj, "apiVersion": t.api_version, "kind": t.rt.kind} if kind != "ERROR" else obj
-            await resp.write((_dumps({"type": kind, "object": payload}) + "\n").encode())
+            await resp.write(_dumps({"type": kind, "object": payload}) + b"\n")
 
         try:
             if since is None or initial:
