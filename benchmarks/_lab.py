@@ -26,8 +26,14 @@ def lab_objects(namespace: str) -> list[dict]:
 
 def apply_lab(dyn: DynamicClient, namespace: str) -> None:
     ns_api = dyn.resources.get(api_version="v1", kind="Namespace")
-    ns_api.server_side_apply(body={"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": namespace, "labels": {"istio-injection": "enabled"}}}, field_manager=MANAGER)
+    ns_api.server_side_apply(
+        body={
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {"istio-injection": "enabled"}},
+        },
+        field_manager=MANAGER,
+    )
     for obj in lab_objects(namespace):
         api = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
         api.server_side_apply(body=obj, namespace=namespace, field_manager=MANAGER, force_conflicts=True)
@@ -37,7 +43,8 @@ def pods_ready(dyn: DynamicClient, namespace: str | None, expected: int) -> bool
     pods = dyn.resources.get(api_version="v1", kind="Pod").get(namespace=namespace).items
     running = [p for p in pods if p.status.phase == "Running"]
     return len(running) >= expected and all(
-        any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or [])) for p in running)
+        any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or [])) for p in running
+    )
 
 
 def wait_ready(dyn: DynamicClient, namespace: str | None, expected: int, timeout: float = 30.0) -> float:

@@ -35,8 +35,9 @@ def measure(base: str, namespaces: int) -> dict[str, list[float]]:
     kinds = {
         "get pod": lambda c, i: c.get(f"/api/v1/namespaces/lab-{i % namespaces}/pods/kvstore-0"),
         "list pods (namespace)": lambda c, i: c.get(f"/api/v1/namespaces/lab-{i % namespaces}/pods"),
-        "list pods (namespace, Table)": lambda c, i: c.get(f"/api/v1/namespaces/lab-{i % namespaces}/pods",
-                                                           headers={"Accept": TABLE}),
+        "list pods (namespace, Table)": lambda c, i: c.get(
+            f"/api/v1/namespaces/lab-{i % namespaces}/pods", headers={"Accept": TABLE}
+        ),
         "get deployment": lambda c, i: c.get(f"/apis/apps/v1/namespaces/lab-{i % namespaces}/deployments/splitdim"),
         "list services (all namespaces)": lambda c, i: c.get("/api/v1/services"),
         "list pods (all namespaces)": lambda c, i: c.get("/api/v1/pods"),
@@ -81,8 +82,10 @@ def main() -> None:
     print(f"{namespaces} namespaces x whole lab ({namespaces * PODS_PER_LAB} pods) applied in {setup:.1f} s")
     print(f"{'request':34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   ({REQUESTS_PER_KIND} sequential each)")
     for name, times in latencies.items():
-        print(f"{name:34} {percentile(times, 50) * 1000:8.2f} {percentile(times, 95) * 1000:8.2f} "
-              f"{max(times) * 1000:8.2f}")
+        print(
+            f"{name:34} {percentile(times, 50) * 1000:8.2f} {percentile(times, 95) * 1000:8.2f} "
+            f"{max(times) * 1000:8.2f}"
+        )
     print(f"resident memory of the sandbox: {memory:.0f} MiB (target <= 1536 MiB)")
     print(f"restart with that state: API ready in {started:.2f} s, every pod Ready in {ready:.2f} s (target <= 5 s)")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from sandbox.catalog import ResourceType
+from sandbox.mesh import validation
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -23,11 +24,13 @@ PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0"
 
 
 class Invalid(Exception):
-    """A 422: `causes` is a list of (field, message) pairs."""
+    """A 422: `causes` is a list of (field, message) pairs; `message` replaces the usual summary
+    (Istio's validating webhook words its denials its own way)."""
 
-    def __init__(self, causes: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{f}: {m}" for f, m in causes))
+    def __init__(self, causes: list[tuple[str, str]], message: str | None = None) -> None:
+        super().__init__(message or "; ".join(f"{f}: {m}" for f, m in causes))
         self.causes = causes
+        self.message = message
 
 
 def _name_problem(name: object, label: bool) -> str | None:
@@ -82,6 +85,10 @@ def validate(rt: ResourceType, obj: dict) -> None:
     check = _KIND_CHECKS.get(rt.kind)
     if check and not causes:
         causes += check(obj)
+    if not causes and rt.kind in validation.KINDS_VALIDATED and rt.group != "":
+        causes = validation.validate_istio(rt.kind, obj)
+        if causes and rt.group.endswith("istio.io"):
+            raise Invalid(causes, validation.webhook_message(causes))
     if causes:
         raise Invalid(causes)
 

@@ -17,9 +17,9 @@ from aiohttp import web
 from sandbox import catalog
 from sandbox.api import Api
 from sandbox.controllers import ISTIO_CONTROLLER, Controllers
-from sandbox.gateway import GatewayServer
-from sandbox.kubelet import Kubelet, PodRun
+from sandbox.kubelet import Kubelet
 from sandbox.kubeproxy import KubeProxy
+from sandbox.mesh.pki import MeshCA
 from sandbox.network import Network
 from sandbox.registry import Registry
 from sandbox.store import Store
@@ -51,7 +51,8 @@ class Sandbox:
         # Volumes outlive pods: in the state directory, or for the sandbox's lifetime in a temporary one.
         self._tmp = None if self.state_dir else tempfile.TemporaryDirectory(prefix="sandbox-volumes-")
         volumes = self.state_dir / "volumes" if self.state_dir else Path(self._tmp.name)
-        self.kubelet = Kubelet(self.store, self.network, volumes, gateway_factory=self._start_gateway)
+        self.ca = MeshCA(self.state_dir / "pki" if self.state_dir else None)
+        self.kubelet = Kubelet(self.store, self.network, volumes, self.ca)
         self.proxy = KubeProxy(self.store, self.registry, self.network)
         self.controllers = Controllers(self.store, self.registry, self.proxy.sync)
         self.api = Api(self.store, self.registry)
@@ -206,11 +207,6 @@ class Sandbox:
                 "spec": {"controllerName": ISTIO_CONTROLLER, "description": "The default Istio GatewayClass"},
             },
         )
-
-    async def _start_gateway(self, run: PodRun, pod: dict) -> web.AppRunner:
-        gw_name = pod["metadata"]["labels"]["gateway.networking.k8s.io/gateway-name"]
-        server = GatewayServer(self.store, self.network, self.kubelet.session, run.namespace, gw_name, run.ip)
-        return await server.start()
 
     # ---- Prometheus service discovery ------------------------------------------------------------
     def enable_prometheus_sd(self, path: Path) -> None:

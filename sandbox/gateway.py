@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Callable
 
-import aiohttp
 from aiohttp import web
 
-from sandbox import catalog, dns
+from sandbox import catalog
+from sandbox.mesh.pki import MeshCA
+from sandbox.mesh.sidecar import MeshProxy
 from sandbox.network import Network
-from sandbox.proxies import HOP_BY_HOP
 from sandbox.store import Store
 
 GW = catalog.get("gateway.networking.k8s.io", "gateways")
@@ -99,45 +100,35 @@ def route_request(
     return None
 
 
-class GatewayServer:
-    """Listens on the gateway pod's address for each listener port of its Gateway."""
+class GatewayServer(MeshProxy):
+    """The `<gateway>-istio` proxy: listens on its pod's address for each listener port of its Gateway."""
 
-    def __init__(
-        self, store: Store, network: Network, session: aiohttp.ClientSession, ns: str, gateway: str, ip: str
-    ) -> None:
-        self.store = store
-        self.network = network
-        self.session = session
-        self.ns = ns
+    def __init__(self, store: Store, network: Network, ca: MeshCA, pod: dict, ip: str, gateway: str) -> None:
+        super().__init__(store, network, ca, pod, ip)
         self.gateway = gateway
-        self.ip = ip
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
         self.ports: dict[int, str | None] = {}
 
-    async def start(self) -> web.AppRunner:
-        await self.runner.setup()
-        gw = self.store.get(GW, self.ns, self.gateway) or {}
+    async def start(self) -> None:
+        gw = self.store.get(GW, self.namespace, self.gateway) or {}
         for lst in gw.get("spec", {}).get("listeners") or []:
             self.ports.setdefault(lst.get("port"), lst.get("name"))
-        for port in [STATUS_PORT, *self.ports]:
-            sock = self.network.listen(self.ip, port)
-            await web.SockSite(self.runner, sock).start()
-        return self.runner
+        await self._serve(self.status, (STATUS_PORT,))
+        for port, listener in self.ports.items():
+            await self._serve(
+                lambda request, port=port, listener=listener: self.handle(request, port, listener), (port,)
+            )
+        await self.start_metrics()
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        sock = request.transport.get_extra_info("sockname") if request.transport else None
-        port = self._listen_port(sock)
-        if port == STATUS_PORT:
-            if request.path == "/healthz/ready":
-                return web.Response(text="")
-            return web.Response(status=404)
+    async def status(self, request: web.Request) -> web.Response:
+        return web.Response(text="") if request.path == "/healthz/ready" else web.Response(status=404)
+
+    async def handle(self, request: web.Request, port: int, listener: str | None) -> web.StreamResponse:
+        started = time.perf_counter()
         backend = route_request(
             self.store,
-            self.ns,
+            self.namespace,
             self.gateway,
-            self.ports.get(port),
+            listener,
             request.method,
             request.path,
             request.headers,
@@ -147,36 +138,10 @@ class GatewayServer:
             return web.Response(status=404)
         if backend is False:
             return web.Response(status=500, text="no backend")
-        svc_ns = backend.get("namespace", self.ns)
+        svc_ns = backend.get("namespace", self.namespace)
         svc = self.store.get(SERVICES, svc_ns, backend.get("name", ""))
         if svc is None:
-            return web.Response(status=500)
-        addrs = dns.endpoint_addresses(self.store, svc_ns, svc, backend.get("port") or svc["spec"]["ports"][0]["port"])
-        if not addrs:
-            return web.Response(status=503, text="no healthy upstream")
-        ip, tport = random.choice(addrs)
-        real_ip, real_port = self.network.real(ip, tport)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        headers["Host"] = request.host
+            return web.Response(status=500, text="backend service not found")
+        svc_port = backend.get("port") or svc["spec"]["ports"][0]["port"]
         body = await request.read()
-        target = request.url.with_scheme("http").with_host(real_ip).with_port(real_port)
-        try:
-            async with self.session.request(
-                request.method, target, headers=headers, data=body or None, allow_redirects=False
-            ) as up:
-                payload = await up.read()
-                out = {k: v for k, v in up.headers.items() if k.lower() not in HOP_BY_HOP}
-                return web.Response(status=up.status, body=payload, headers=out)
-        except (aiohttp.ClientConnectionError, OSError):
-            return web.Response(status=503, text="upstream connect error or disconnect/reset before headers")
-        except TimeoutError:
-            return web.Response(status=504, text="upstream request timeout")
-
-    def _listen_port(self, sockname) -> int | None:
-        if not sockname:
-            return None
-        real_port = sockname[1]
-        for port in [STATUS_PORT, *self.ports]:
-            if self.network.real(self.ip, port)[1] == real_port:
-                return port
-        return None
+        return await self.route_and_call(request, svc, svc_port, request.path_qs, body, started, mesh_routes=False)

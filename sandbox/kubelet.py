@@ -17,6 +17,10 @@ import aiohttp
 from aiohttp import web
 
 from sandbox import catalog, images
+from sandbox.gateway import GatewayServer
+from sandbox.mesh.pki import MeshCA
+from sandbox.mesh.sidecar import OUTBOUND_PORT, MeshProxy, Sidecar
+from sandbox.mesh.workload import has_sidecar
 from sandbox.network import Network
 from sandbox.proxies import EgressProxy
 from sandbox.store import Event, Store, now_iso
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 PODS = catalog.get("", "pods")
 CONFIGMAPS = catalog.get("", "configmaps")
 SECRETS = catalog.get("", "secrets")
-EGRESS_PORT = 15001
+EGRESS_PORT = OUTBOUND_PORT  # the same port whether a sidecar or the plain egress proxy holds it
 NODE_NAME = "sandbox"
 
 
@@ -58,17 +62,19 @@ class PodRun:
         self.namespace = namespace
         self.name = name
         self.ip = ip
+        self.app_ip = ip  # where the pod's apps listen: the pod address, or its private one behind a sidecar
         self.containers: list[ContainerRun] = []
         self.egress: EgressProxy | None = None
+        self.proxy: MeshProxy | None = None  # the sidecar, or the gateway proxy of a gateway pod
         self.bound: list[tuple[str, int]] = []
 
 
 class Kubelet:
-    def __init__(self, store: Store, network: Network, volumes_dir: Path | None, gateway_factory=None) -> None:
+    def __init__(self, store: Store, network: Network, volumes_dir: Path | None, ca: MeshCA) -> None:
         self.store = store
         self.network = network
         self.volumes_dir = volumes_dir
-        self.gateway_factory = gateway_factory
+        self.ca = ca
         self.pods: dict[str, PodRun] = {}
         self._tasks: set[asyncio.Task] = set()
         self.session: aiohttp.ClientSession | None = None
@@ -148,10 +154,15 @@ class Kubelet:
 
         if self.session is None:
             return
-        sock = self.network.listen(ip, EGRESS_PORT)
-        run.bound.append((ip, EGRESS_PORT))
-        run.egress = EgressProxy(self.store, self.network, run.namespace, self.session)
-        await run.egress.start(sock)
+        if has_sidecar(pod):
+            run.app_ip = self.network.inner(ip)
+            run.proxy = Sidecar(self.store, self.network, self.ca, pod, ip, run.app_ip)
+            await run.proxy.start()
+        else:
+            sock = self.network.listen(ip, EGRESS_PORT)
+            run.bound.append((ip, EGRESS_PORT))
+            run.egress = EgressProxy(self.store, self.network, run.namespace, self.session)
+            await run.egress.start(sock)
 
         spec = pod.get("spec", {})
         init_statuses = [_terminated_status(c, 0, "Completed", started) for c in spec.get("initContainers") or []]
@@ -180,13 +191,19 @@ class Kubelet:
             await cr.runner.setup()
             port = int(env.get("PORT") or workload.port)
             try:
-                sock = self.network.listen(run.ip, port)
+                sock = self.network.listen(run.app_ip, port)
+                if isinstance(run.proxy, Sidecar):
+                    await run.proxy.add_inbound(port)
             except OSError as e:
                 return _terminated_status(c, 1, "Error", started, f"cannot listen on {run.ip}:{port}: {e}")
-            run.bound.append((run.ip, port))
+            run.bound.append((run.app_ip, port))
+            if run.app_ip != run.ip:
+                run.bound.append((run.ip, port))
             await web.SockSite(cr.runner, sock).start()
-        elif workload.kind == "gateway" and self.gateway_factory is not None:
-            cr.runner = await self.gateway_factory(run, pod)
+        elif workload.kind == "gateway":
+            gw_name = (pod["metadata"].get("labels") or {}).get("gateway.networking.k8s.io/gateway-name", "")
+            run.proxy = GatewayServer(self.store, self.network, self.ca, pod, run.ip, gw_name)
+            await run.proxy.start()
         elif workload.kind == "command":
             args = list(c.get("command") or []) + list(c.get("args") or [])
             cr.task = asyncio.get_running_loop().create_task(self._run_command(run, pod, cr, args, env))
@@ -280,6 +297,8 @@ class Kubelet:
                 log.exception("stopping container %s of %s/%s", cr.name, run.namespace, run.name)
         if run.egress:
             await run.egress.stop()
+        if run.proxy:
+            await run.proxy.stop()
         for ip, port in run.bound:
             self.network.forget(ip, port)
         self.network.pods.release(run.ip)
@@ -290,7 +309,7 @@ class Kubelet:
         env: dict[str, str] = {
             "HOSTNAME": run.name,
             "KUBERNETES_SERVICE_HOST": self.network.node_ip,
-            "HTTP_PROXY": "http://{}:{}".format(*self.network.real(run.ip, EGRESS_PORT)),
+            "HTTP_PROXY": "http://{}:{}".format(*self.network.real(run.ip, EGRESS_PORT)),  # egress or sidecar
         }
         if self.volumes_dir is not None:
             env["SANDBOX_VOLUME_ROOT"] = str(self.volumes_dir / ns)

@@ -18,9 +18,10 @@ log = logging.getLogger(__name__)
 LOCALHOST = "127.0.0.1"
 NODE_PORTS = range(30000, 32768)
 KUBELET_PORT = 10250
-# Each sandbox takes a block of three /16 networks (pods, Services, load balancers), chosen so that
-# several sandboxes (a classroom server and a test run, say) can share one machine.
-BLOCK_BASES = range(10, 250, 3)
+# Each sandbox takes a block of four /16 networks (pods, Services, load balancers, and the pods'
+# private addresses where apps listen behind their sidecar), chosen so that several sandboxes (a
+# classroom server and a test run, say) can share one machine.
+BLOCK_BASES = range(10, 250, 4)
 
 
 def loopback_aliases_work() -> bool:
@@ -117,6 +118,11 @@ class Network:
         self._node_ports.discard(port)
 
     # ---- sockets -------------------------------------------------------------------------------
+    def inner(self, pod_ip: str) -> str:
+        """The pod's private address (its `localhost`), where apps listen when a sidecar fronts them."""
+        a, _, c, d = pod_ip.split(".")
+        return f"{a}.{self.block + 3}.{c}.{d}"
+
     def take_balancer_ip(self) -> str:
         """A LoadBalancer address; in single-address mode every balancer is 127.0.0.1 (node ports only)."""
         return LOCALHOST if self.single_address else self.balancers.take()

@@ -46,7 +46,8 @@ def invalid(rt: ResourceType, name: str, e: admission.Invalid) -> ApiError:
         details["group"] = rt.group
     if len(e.causes) > 1:
         text = f"[{text}]"
-    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {text}', details)
+    message = e.message or f'{kind} "{name}" is invalid: {text}'
+    return ApiError(422, "Invalid", message, details)
 
 
 def _cause_reason(message: str) -> str:

@@ -1,0 +1,1 @@
+"""Classes, their members, and each student's Kubernetes namespace."""

@@ -1,0 +1,406 @@
+"""The sidecar proxy of an injected pod: inbound mTLS termination, outbound routing, Istio telemetry.
+
+Inbound, it listens on the pod's address at each of the app's ports (the app itself listens on the
+pod's private address) and, like Envoy, tells TLS from plaintext by the first byte of a connection:
+mutual TLS from another sidecar is accepted under every mode but DISABLE, plaintext from outside the
+mesh is refused at the connection under STRICT. Outbound, the app's `HTTP_PROXY` points at it; it
+applies VirtualServices (match, route, subsets, fault injection, timeouts, retries) and speaks mTLS
+to meshed destinations. Both sides record Istio's standard metrics, served on 15020 and 15090.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+import time
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from sandbox import catalog, dns
+from sandbox.mesh import pki, policy, routing
+from sandbox.mesh.telemetry import UNKNOWN_PEER, Peer, ProxyMetrics
+from sandbox.mesh.upstream import (
+    PEER_HEADER,
+    SERVICE_HEADER,
+    Endpoint,
+    Exchange,
+    call,
+    decode_peer,
+    encode_peer,
+    endpoints,
+    forward_headers,
+    response,
+)
+from sandbox.mesh.workload import has_sidecar, peer_for_pod, peer_or_unknown
+from sandbox.network import Network
+from sandbox.store import Store
+
+log = logging.getLogger(__name__)
+
+SERVICES = catalog.get("", "services")
+PODS = catalog.get("", "pods")
+OUTBOUND_PORT = 15001
+METRICS_PORTS = (15020, 15090)
+PEEK_TIMEOUT = 30.0
+DESTINATION_RULES = catalog.get("networking.istio.io", "destinationrules")
+
+
+def new_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=512, ttl_dns_cache=None, force_close=False),
+        auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(total=None),
+    )
+
+
+class MeshProxy:
+    """What every Envoy in the mesh has: an identity, a metrics registry, a metrics endpoint."""
+
+    def __init__(self, store: Store, network: Network, ca: pki.MeshCA, pod: dict, ip: str) -> None:
+        self.store = store
+        self.network = network
+        self.pod = pod
+        self.ip = ip
+        self.namespace = pod["metadata"]["namespace"]
+        self.peer: Peer = peer_for_pod(pod)
+        self.identity = ca.identity(self.namespace, pod.get("spec", {}).get("serviceAccountName") or "default")
+        self.metrics = ProxyMetrics()
+        self.session = new_session()
+        self._runners: list[web.AppRunner] = []
+        self._rr = itertools.count()
+
+    async def _serve(self, handler, ports: tuple[int, ...]) -> None:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        for port in ports:
+            await web.SockSite(runner, self.network.listen(self.ip, port)).start()
+        self._runners.append(runner)
+
+    async def start_metrics(self) -> None:
+        async def stats(request: web.Request) -> web.Response:
+            if request.path in ("/stats/prometheus", "/metrics"):
+                return web.Response(
+                    body=self.metrics.exposition(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+                )
+            if request.path in ("/healthz/ready", "/ready"):
+                return web.Response(text="")
+            return web.Response(status=404)
+
+        await self._serve(stats, METRICS_PORTS)
+
+    async def stop(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+        await self.session.close()
+
+    # ---- the client side, shared with the gateway ------------------------------------------
+    async def route_and_call(
+        self,
+        request: web.Request,
+        svc: dict,
+        port: int,
+        path_qs: str,
+        body: bytes,
+        started: float,
+        mesh_routes: bool = True,
+    ) -> web.Response:
+        """Route a request for Service `svc` as the calling proxy, call upstream, record source metrics.
+
+        Sidecars apply the mesh's VirtualServices; a gateway has routed already (`mesh_routes=False`).
+        """
+        svc_ns, svc_name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        fqdn = f"{svc_name}.{svc_ns}.svc.cluster.local"
+        vs = routing.find_virtual_service(self.store, self.namespace, fqdn, port) if mesh_routes else None
+        decision = routing.route(
+            vs,
+            self.store.list(DESTINATION_RULES),
+            fqdn,
+            port,
+            request.method,
+            request.path,
+            request.headers,
+            query=request.query,
+            client_namespace=self.namespace,
+            source_labels=self.pod["metadata"].get("labels") or {},
+        )
+        flags = "-"
+        if decision.no_route:
+            return self._done(svc, None, 404, b"", "NR", started, len(body))
+        if decision.direct_response:
+            status, text = decision.direct_response
+            return self._done(svc, None, status, text.encode(), "-", started, len(body))
+        if decision.redirect:
+            status, location = decision.redirect
+            self._done(svc, None, status, b"", "-", started, len(body))
+            return web.Response(status=status, headers={"Location": location})
+        if decision.delay and routing.fires(decision.delay[1]):
+            await asyncio.sleep(decision.delay[0])
+            flags = "DI"
+        if decision.abort and routing.fires(decision.abort[1]):
+            return self._done(svc, None, decision.abort[0], b"fault filter abort", "FI", started, len(body))
+        if decision.missing_subset:
+            return self._done(svc, None, 503, b"no healthy upstream", "NC", started, len(body))
+        target = svc
+        if decision.destination_host and decision.destination_host != fqdn:
+            parsed = dns.split_service_host(decision.destination_host, svc_ns)
+            target = self.store.get(SERVICES, parsed[2], parsed[1]) if parsed else None
+            if target is None:
+                return self._done(svc, None, 503, b"no healthy upstream", "UH", started, len(body))
+        tport = decision.port or port
+        eps = endpoints(self.store, target["metadata"]["namespace"], target, tport, decision.subset_labels or None)
+        if not eps:
+            return self._done(target, None, 503, b"no healthy upstream", "UH", started, len(body))
+        if decision.rewrite_path is not None:
+            path_qs = decision.rewrite_path
+        headers = CIMultiDict(forward_headers(request))
+        decision.request_headers.apply(headers)
+        if decision.rewrite_authority:
+            headers["Host"] = decision.rewrite_authority
+        headers[SERVICE_HEADER] = f"{target['metadata']['name']}.{target['metadata']['namespace']}.svc.cluster.local"
+        attempts, per_try, retry_on = decision.retries or routing.DEFAULT_RETRIES
+        ex: Exchange | None = None
+        ep: Endpoint | None = None
+        for attempt in range(attempts + 1):
+            ep = eps[next(self._rr) % len(eps)]
+            tls = None
+            if (
+                ep.pod is not None
+                and has_sidecar(ep.pod)
+                and policy.client_uses_mtls(
+                    self.store, ep.pod["metadata"]["namespace"], ep.pod["metadata"].get("labels") or {}, True, ep.port
+                )
+            ):
+                tls = self.identity.client_context()
+                headers[PEER_HEADER] = encode_peer(self.peer)
+            else:
+                headers.pop(PEER_HEADER, None)
+            ex = await call(
+                self.session, self.network, request.method, ep, path_qs, headers, body, tls, per_try or decision.timeout
+            )
+            retriable = _retry_on(retry_on, ex)
+            if not retriable or attempt == attempts:
+                if retriable and attempt > 0 and ex.flags != "-":
+                    ex.flags = "URX"
+                break
+        assert ex is not None and ep is not None
+        if ex.flags == "-" and flags != "-":
+            ex.flags = flags
+        if decision.response_headers:
+            resp_headers = CIMultiDict(ex.headers)
+            decision.response_headers.apply(resp_headers)
+            ex.headers = resp_headers
+        return self._done(target, ep.pod, ex.status, ex.body, ex.flags, started, len(body), ex)
+
+    def _done(
+        self,
+        svc: dict,
+        dest_pod: dict | None,
+        status: int,
+        body: bytes,
+        flags: str,
+        started: float,
+        request_bytes: int,
+        ex: Exchange | None = None,
+    ) -> web.Response:
+        meta = svc["metadata"]
+        self.metrics.record(
+            reporter="source",
+            source=self.peer,
+            destination=peer_or_unknown(dest_pod),
+            destination_service=f"{meta['name']}.{meta['namespace']}.svc.cluster.local",
+            destination_service_name=meta["name"],
+            response_code=status,
+            response_flags=flags,
+            security_policy="unknown",
+            duration_ms=(time.perf_counter() - started) * 1000,
+            request_bytes=request_bytes,
+            response_bytes=len(body),
+        )
+        if ex is not None:
+            return response(ex)
+        return web.Response(status=status, body=body, headers={"Content-Type": "text/plain"})
+
+
+def _retry_on(conditions: frozenset[str] | set[str], ex: Exchange) -> bool:
+    """Envoy's retry conditions, as far as an HTTP/1.1 mesh can meet them."""
+    if ex.flags == "UF":
+        return bool(conditions & {"connect-failure", "reset", "refused-stream", "5xx", "gateway-error"})
+    if ex.status >= 500 and "5xx" in conditions:
+        return True
+    if ex.status in (502, 503, 504) and "gateway-error" in conditions:
+        return True
+    if ex.status == 503 and conditions & {"retriable-status-codes", "unavailable"}:
+        return True
+    return str(ex.status) in conditions
+
+
+class Sidecar(MeshProxy):
+    def __init__(self, store: Store, network: Network, ca: pki.MeshCA, pod: dict, ip: str, inner_ip: str) -> None:
+        super().__init__(store, network, ca, pod, ip)
+        self.inner_ip = inner_ip
+        self._inbound: list[tuple[socket.socket, asyncio.Task]] = []
+        self._conns: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        await self._serve(self.outbound, (OUTBOUND_PORT,))
+        await self.start_metrics()
+
+    async def stop(self) -> None:
+        for sock, task in self._inbound:
+            task.cancel()
+            sock.close()
+        for t in list(self._conns):
+            t.cancel()
+        await super().stop()
+
+    @property
+    def outbound_address(self) -> tuple[str, int]:
+        return self.network.real(self.ip, OUTBOUND_PORT)
+
+    # ---- inbound -----------------------------------------------------------------------------
+    async def add_inbound(self, port: int) -> None:
+        sock = self.network.listen(self.ip, port)
+        server = web.Server(lambda request: self.inbound(request, port), access_log=None, handler_cancellation=True)
+        task = asyncio.get_running_loop().create_task(self._accept(sock, server, port))
+        self._inbound.append((sock, task))
+
+    async def _accept(self, sock: socket.socket, server: web.Server, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _ = await loop.sock_accept(sock)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            t = loop.create_task(self._connection(conn, server, port))
+            self._conns.add(t)
+            t.add_done_callback(self._conns.discard)
+
+    async def _connection(self, conn: socket.socket, server: web.Server, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        first = await _peek(loop, conn)
+        if not first:
+            conn.close()
+            return
+        tls = first[:1] == b"\x16"
+        mode = policy.mtls_mode(self.store, self.namespace, self.pod["metadata"].get("labels") or {}, port)
+        if (tls and mode == "DISABLE") or (not tls and mode == "STRICT"):
+            # Envoy's listener has no filter chain for this: the connection is reset.
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            conn.close()
+            return
+        try:
+            if tls:
+                await loop.connect_accepted_socket(
+                    server, conn, ssl=self.identity.server_context(), ssl_handshake_timeout=10
+                )
+            else:
+                await loop.connect_accepted_socket(server, conn)
+        except (TimeoutError, OSError) as e:  # a failed handshake (no or foreign client cert)
+            log.debug("inbound handshake on %s:%s failed: %s", self.ip, port, e)
+            conn.close()
+
+    async def inbound(self, request: web.Request, port: int) -> web.StreamResponse:
+        started = time.perf_counter()
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        if ssl_object is not None:
+            principal = pki.peer_spiffe_id(ssl_object) or "unknown"
+            source = decode_peer(request.headers.get(PEER_HEADER), principal) or UNKNOWN_PEER
+            security = "mutual_tls"
+        else:
+            source, security = UNKNOWN_PEER, "none"
+        body = await request.read()
+        service_fqdn = request.headers.get(SERVICE_HEADER) or self._service_for(port)
+        headers = forward_headers(request)
+        headers["Host"] = request.host
+        ex = await call(
+            self.session,
+            self.network,
+            request.method,
+            Endpoint(self.inner_ip, port, None),
+            request.path_qs,
+            headers,
+            body,
+            None,
+            None,
+        )
+        self.metrics.record(
+            reporter="destination",
+            source=source,
+            destination=self.peer,
+            destination_service=service_fqdn,
+            destination_service_name=service_fqdn.partition(".")[0],
+            response_code=ex.status,
+            response_flags=ex.flags,
+            security_policy=security,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            request_bytes=len(body),
+            response_bytes=len(ex.body),
+        )
+        return response(ex)
+
+    def _service_for(self, port: int) -> str:
+        """The Service that sends traffic to this pod on `port` (for callers that did not say)."""
+        labels = self.pod["metadata"].get("labels") or {}
+        for svc in self.store.list(SERVICES, self.namespace):
+            sel = svc.get("spec", {}).get("selector")
+            if sel and all(labels.get(k) == v for k, v in sel.items()):
+                for p in svc["spec"].get("ports") or []:
+                    if p.get("targetPort", p.get("port")) == port or p.get("port") == port:
+                        return f"{svc['metadata']['name']}.{self.namespace}.svc.cluster.local"
+        return f"{self.peer.workload}.{self.namespace}.svc.cluster.local"
+
+    # ---- outbound ----------------------------------------------------------------------------
+    async def outbound(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        url = request.url
+        if not url.is_absolute() or url.host is None:
+            return web.Response(status=400, text="this is the sidecar's outbound listener: send absolute URLs\n")
+        port = url.port or 80
+        body = await request.read()
+        svc = None
+        parsed = None if dns.is_ip(url.host) else dns.split_service_host(url.host, self.namespace)
+        if parsed and parsed[0] is None:
+            svc = self.store.get(SERVICES, parsed[2], parsed[1])
+        if svc is not None:
+            return await self.route_and_call(request, svc, port, url.raw_path_qs, body, started)
+        # Not a Service: pass through to the address as Istio's PassthroughCluster does.
+        addrs = dns.resolve(self.store, url.host, port, self.namespace)
+        if addrs is None:
+            return web.Response(status=502, text=f"could not resolve host: {url.host}\n")
+        if not addrs:
+            return web.Response(status=503, text="no healthy upstream")
+        ip, p = addrs[0]
+        ex = await call(
+            self.session,
+            self.network,
+            request.method,
+            Endpoint(ip, p, None),
+            url.raw_path_qs,
+            forward_headers(request),
+            body,
+            None,
+            None,
+        )
+        return response(ex)
+
+
+async def _peek(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> bytes:
+    """The first byte a client sends, left in the socket for whoever reads the connection next."""
+    conn.setblocking(False)
+    fut = loop.create_future()
+    fd = conn.fileno()
+    loop.add_reader(fd, lambda: fut.done() or fut.set_result(None))
+    try:
+        await asyncio.wait_for(fut, PEEK_TIMEOUT)
+    except TimeoutError:
+        return b""
+    finally:
+        loop.remove_reader(fd)
+    try:
+        return conn.recv(1, socket.MSG_PEEK)
+    except OSError:
+        return b""

@@ -1,0 +1,165 @@
+"""Choosing and calling an upstream: endpoints with their pods, one HTTP exchange, mesh headers.
+
+Shared by the sidecar's outbound side and the ingress gateway, which both act as Istio's client-side
+proxy: pick a ready endpoint (optionally of a subset), speak mutual TLS to meshed pods, and tell the
+destination's sidecar who is calling (Istio's metadata exchange, here one header).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from sandbox import catalog, dns
+from sandbox.mesh.telemetry import Peer
+from sandbox.network import Network
+from sandbox.selectors import matches_labels
+from sandbox.store import Store
+
+ENDPOINTS = catalog.get("", "endpoints")
+PODS = catalog.get("", "pods")
+PEER_HEADER = "x-sandbox-peer"  # the caller's workload metadata, as Istio's x-envoy-peer-metadata
+SERVICE_HEADER = "x-sandbox-destination-service"  # the Service the caller routed to
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
+MESH_HEADERS = {PEER_HEADER, SERVICE_HEADER}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    ip: str
+    port: int
+    pod: dict | None
+
+
+def endpoints(
+    store: Store, namespace: str, service: dict, port: int, subset_labels: dict | None = None
+) -> list[Endpoint]:
+    """Ready endpoints of `service` for a client asking for `port`, with their pods."""
+    addrs = dns.endpoint_addresses(store, namespace, service, port)
+    if not addrs:
+        return []
+    ep = store.get(ENDPOINTS, namespace, service["metadata"]["name"]) or {}
+    pods_by_ip: dict[str, str] = {}
+    for subset in ep.get("subsets") or []:
+        for a in subset.get("addresses") or []:
+            ref = a.get("targetRef") or {}
+            if ref.get("kind") == "Pod":
+                pods_by_ip[a["ip"]] = ref["name"]
+    out = []
+    for ip, p in addrs:
+        pod = store.get(PODS, namespace, pods_by_ip.get(ip, ""))
+        if subset_labels and not (pod and matches_labels(subset_labels, pod["metadata"].get("labels") or {})):
+            continue
+        out.append(Endpoint(ip, p, pod))
+    return out
+
+
+def encode_peer(peer: Peer) -> str:
+    return json.dumps(
+        [
+            peer.workload,
+            peer.namespace,
+            peer.app,
+            peer.version,
+            peer.canonical_service,
+            peer.canonical_revision,
+            peer.cluster,
+        ],
+        separators=(",", ":"),
+    )
+
+
+def decode_peer(value: str | None, principal: str) -> Peer | None:
+    if not value:
+        return None
+    try:
+        w, ns, app, version, cs, cr, cluster = json.loads(value)
+    except (ValueError, TypeError):
+        return None
+    return Peer(
+        workload=w,
+        namespace=ns,
+        principal=principal,
+        app=app,
+        version=version,
+        canonical_service=cs,
+        canonical_revision=cr,
+        cluster=cluster,
+    )
+
+
+@dataclass
+class Exchange:
+    status: int  # 0 when no response came back
+    body: bytes
+    headers: dict
+    flags: str  # Envoy response flags: "-", "UF" (connect failure), "UT"/"UO"...
+    duration_ms: float
+
+
+async def call(
+    session: aiohttp.ClientSession,
+    network: Network,
+    method: str,
+    ep: Endpoint,
+    path_qs: str,
+    headers: dict,
+    body: bytes,
+    tls: ssl.SSLContext | None,
+    timeout: float | None,
+) -> Exchange:
+    """One HTTP exchange with an endpoint; connection failures and timeouts become flagged results."""
+    ip, port = network.real(ep.ip, ep.port)
+    url = f"{'https' if tls else 'http'}://{ip}:{port}{path_qs}"
+    start = time.perf_counter()
+    try:
+        async with session.request(
+            method,
+            url,
+            headers=headers,
+            data=body or None,
+            ssl=tls if tls else False,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeout) if timeout else None,
+        ) as up:
+            payload = await up.read()
+            out = {k: v for k, v in up.headers.items() if k.lower() not in HOP_BY_HOP}
+            return Exchange(up.status, payload, out, "-", (time.perf_counter() - start) * 1000)
+    except TimeoutError:
+        return Exchange(504, b"upstream request timeout", {}, "UT", (time.perf_counter() - start) * 1000)
+    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ssl.SSLError, OSError):
+        return Exchange(
+            503,
+            b"upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+            {},
+            "UF",
+            (time.perf_counter() - start) * 1000,
+        )
+
+
+def forward_headers(request: web.Request) -> dict:
+    return {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() not in MESH_HEADERS}
+
+
+def response(ex: Exchange) -> web.Response:
+    headers = dict(ex.headers)
+    if ex.flags != "-":
+        headers.setdefault("Content-Type", "text/plain")
+    return web.Response(status=ex.status or 503, body=ex.body, headers=headers)
