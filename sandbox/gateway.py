@@ -82,21 +82,47 @@ def pick_backend(refs: list[dict], rnd: Callable[[], float] = random.random) -> 
     return weighted[-1][0]
 
 
-def route_request(
-    store: Store, ns: str, gateway: str, listener: str | None, method: str, path: str, headers, query
-) -> dict | None | bool:
+def host_matches(hostnames: list[str] | None, host: str) -> bool:
+    """Gateway API hostname matching: none listed matches all; `*.example.com` matches one or more labels."""
+    if not hostnames:
+        return True
+    host = host.rsplit(":", 1)[0].lower() if not host.startswith("[") else host.lower()
+    for name in hostnames:
+        name = name.lower()
+        if name == host or (name.startswith("*.") and host.endswith(name[1:]) and host != name[2:]):
+            return True
+    return False
+
+
+def _precedence(match: dict) -> tuple:
+    """Gateway API rule precedence: exact path, then the longest prefix, then method, then more header
+    matches, then more query matches (lower sorts first)."""
+    path = match.get("path") or {"type": "PathPrefix", "value": "/"}
+    kind = path.get("type", "PathPrefix")
+    rank = {"Exact": 0, "PathPrefix": 1, "RegularExpression": 2}.get(kind, 3)
+    return (rank, -len(path.get("value", "/")), 0 if match.get("method") else 1,
+            -len(match.get("headers") or []), -len(match.get("queryParams") or []))
+
+
+def route_request(store: Store, ns: str, gateway: str, listener: str | None, method: str, path: str,
+                  headers, query, host: str = "") -> dict | None | bool:
     """The backendRef for a request; None when no rule matches; False when a rule matched but has no backend."""
-    routes = sorted(store.list(ROUTES, ns), key=lambda r: (r["metadata"]["creationTimestamp"], r["metadata"]["name"]))
-    for route in routes:
-        if not any(
-            ref.get("name") == gateway and ref.get("namespace", ns) == ns and ref.get("sectionName") in (None, listener)
-            for ref in route.get("spec", {}).get("parentRefs") or []
-        ):
+    candidates = []
+    for route in store.list(ROUTES, ns):
+        spec = route.get("spec", {})
+        if not any(ref.get("name") == gateway and ref.get("namespace", ns) == ns
+                   and ref.get("sectionName") in (None, listener) for ref in spec.get("parentRefs") or []):
             continue
-        for rule in route.get("spec", {}).get("rules") or []:
-            matches = rule.get("matches") or [{}]
-            if any(request_matches(m, method, path, headers, query) for m in matches):
-                return pick_backend(rule.get("backendRefs") or []) or False
+        if not host_matches(spec.get("hostnames"), host):
+            continue
+        age = (route["metadata"]["creationTimestamp"], route["metadata"]["name"])
+        for i, rule in enumerate(spec.get("rules") or []):
+            for match in rule.get("matches") or [{}]:
+                candidates.append((_precedence(match), age, i, match, rule))
+    candidates.sort(key=lambda c: c[:3])
+    for *_, match, rule in candidates:
+        if request_matches(match, method, path, headers, query):
+            return pick_backend(rule.get("backendRefs") or []) or False
     return None
 
 

@@ -37,18 +37,42 @@ HOP_BY_HOP = {
 }
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, asyncio.CancelledError):
-        pass
-    finally:
-        try:
-            writer.close()
-        except Exception:  # already closed by the peer
-            pass
+class _Half(asyncio.Protocol):
+    """One side of a forwarded TCP connection; bytes go straight to the other side's transport."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.peer: _Half | None = None
+        self.pending: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=256 * 1024)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.write(data)
+        else:
+            self.pending.append(data)
+
+    def eof_received(self) -> bool:
+        if self.peer is not None and self.peer.transport is not None and self.peer.transport.can_write_eof():
+            self.peer.transport.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+    # Flow control: when our peer cannot keep up, stop reading from our socket.
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.resume_reading()
 
 
 class TcpForwarder:
@@ -59,34 +83,44 @@ class TcpForwarder:
         self.pick = pick
         self.server: asyncio.base_events.Server | None = None
         self._rr = itertools.count()
-        self._conns: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()
 
     async def start(self, sock: socket.socket) -> None:
-        self.server = await asyncio.start_server(self._handle, sock=sock)
+        self.server = await asyncio.get_running_loop().create_server(self._accepted, sock=sock)
 
     async def stop(self) -> None:
         if self.server:
             self.server.close()
-        for t in list(self._conns):
+        for t in list(self._tasks):
             t.cancel()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        self._conns.add(task)
+    def _accepted(self) -> _Half:
+        client = _Half()
+        task = asyncio.get_running_loop().create_task(self._connect(client))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return client
+
+    async def _connect(self, client: _Half) -> None:
+        await asyncio.sleep(0)  # let the transport attach to the protocol first
+        backends = self.pick()
+        if not backends or client.transport is None:
+            if client.transport is not None:  # no ready endpoints: refuse, as kube-proxy's REJECT rule does
+                client.transport.close()
+            return
+        ip, port = backends[next(self._rr) % len(backends)]
+        upstream = _Half()
         try:
-            backends = self.pick()
-            if not backends:  # no ready endpoints: refuse, as kube-proxy's REJECT rule does
-                writer.close()
-                return
-            ip, port = backends[next(self._rr) % len(backends)]
-            try:
-                up_r, up_w = await asyncio.open_connection(*self.network.real(ip, port))
-            except OSError:
-                writer.close()
-                return
-            await asyncio.gather(_pipe(reader, up_w), _pipe(up_r, writer))
-        finally:
-            self._conns.discard(task)
+            await asyncio.get_running_loop().create_connection(lambda: upstream, *self.network.real(ip, port))
+        except OSError:
+            client.transport.close()
+            return
+        upstream.peer, client.peer = client, upstream
+        for chunk in client.pending:
+            upstream.transport.write(chunk)
+        client.pending.clear()
+        if client.transport.is_closing():
+            upstream.transport.close()
 
 
 class EgressProxy:

@@ -39,7 +39,8 @@ def start_sandbox(workdir: Path, *extra: str, state_dir: Path | None = None) -> 
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    sb = start_sandbox(tmp_path_factory.mktemp("sandbox"))
+    workdir = tmp_path_factory.mktemp("sandbox")
+    sb = start_sandbox(workdir, "--prometheus-sd", str(workdir / "prometheus-targets.json"))
     yield sb
     code = sb.stop()
     assert code == 0, f"sandbox did not stop cleanly ({code}):\n{sb.log_path.read_text()[-3000:]}"
@@ -69,3 +70,13 @@ def namespace(dyn) -> Iterator[str]:
     ns_api.create(body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
     ns_api.delete(name=name)
+
+
+@pytest.fixture(scope="session")
+def prometheus(sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prometheus (Debian's package) scraping every proxy of the session's sandbox each second."""
+    from tests.prometheus import start_prometheus
+
+    server = start_prometheus(tmp_path_factory.mktemp("prometheus"), sandbox.kubeconfig.parent / "prometheus-targets.json")
+    yield server.url
+    server.stop()

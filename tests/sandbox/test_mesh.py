@@ -210,3 +210,103 @@ def test_requests_from_outside_the_mesh_are_unknown_sources(sandbox, namespace):
         )
         == 5
     )
+
+
+BAD_OBJECTS = [
+    ("bad-regex", """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad}
+spec:
+  hosts: [kvstore]
+  http:
+  - match: [{uri: {regex: "/api/(list"}}]
+    route: [{destination: {host: kvstore}}]
+""", "spec.http[0].match[0].uri.regex"),
+    ("percentage-out-of-range", """
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: bad}
+spec:
+  hosts: [kvstore]
+  http:
+  - fault: {abort: {httpStatus: 500, percentage: {value: 120}}}
+    route: [{destination: {host: kvstore}}]
+""", "spec.http[0].fault.abort.percentage.value"),
+    ("unknown-route-field", """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad}
+spec:
+  hosts: [kvstore]
+  http:
+  - route: [{destinaton: {host: kvstore}}]
+""", "spec.http[0].route[0]"),
+    ("weights-do-not-add-up", """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad}
+spec:
+  hosts: [kvstore]
+  http:
+  - route:
+    - {destination: {host: kvstore}, weight: 90}
+    - {destination: {host: kvstore}, weight: 20}
+""", "spec.http[0].route"),
+    ("bad-httproute-regex", """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: bad}
+spec:
+  parentRefs: [{name: splitdim}]
+  rules:
+  - matches: [{path: {type: RegularExpression, value: "/api/(["}}]
+    backendRefs: [{name: splitdim, port: 80}]
+""", "spec.rules[0].matches[0].path.value"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_OBJECTS, ids=[c[0] for c in BAD_OBJECTS])
+def test_invalid_routing_objects_are_rejected_naming_the_field(sandbox, namespace, case):
+    _, manifest, field = case
+    result = sandbox.kubectl("-n", namespace, "apply", "-f", "-", input=manifest, check=False)
+    assert result.returncode != 0
+    assert "is invalid" in result.stderr or "denied the request" in result.stderr
+    assert field in result.stderr, result.stderr
+    for kind in ("virtualservices", "httproutes"):
+        assert sandbox.kubectl("-n", namespace, "get", kind, "-o", "name").stdout == ""
+
+
+def test_dangling_routes_never_break_other_routes(sandbox, namespace):
+    base = deploy_mesh_lab(sandbox, namespace)
+    dangling = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: to-nowhere}
+spec:
+  hosts: [nothing-here]
+  http:
+  - route: [{destination: {host: also-missing}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: missing-subset}
+spec:
+  hosts: [splitdim-2]
+  http:
+  - route: [{destination: {host: splitdim-2, subset: v9}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: other}
+spec:
+  parentRefs: [{name: splitdim}]
+  hostnames: [other.example]
+  rules:
+  - backendRefs: [{name: no-such-service, port: 80}]
+"""
+    sandbox.kubectl("-n", namespace, "apply", "-f", "-", input=dangling)
+    assert set(asyncio.run(fire(base, 40))) == {200}
+    status = sandbox.kubectl("-n", namespace, "get", "httproute", "other", "-o",
+                             'jsonpath={.status.parents[0].conditions[?(@.type=="ResolvedRefs")].reason}').stdout
+    assert status == "BackendNotFound"
