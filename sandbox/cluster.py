@@ -84,7 +84,7 @@ class Sandbox:
         self.api.server_address = f"{self.host}:{self.port}"
         await self._wait_ready()
 
-    async def _wait_ready(self, timeout: float = 10.0) -> None:
+    async def _wait_ready(self, timeout: float = 60.0) -> None:
         """Ready means the control plane's own workloads run (istiod Ready, as on a real cluster)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -62,7 +62,7 @@ class SandboxProcess:
 
 
 def start(
-    workdir: Path, *extra: str, state_dir: Path | None = None, timeout: float = 20.0, log_to: Path | None = None
+    workdir: Path, *extra: str, state_dir: Path | None = None, timeout: float = 90.0, log_to: Path | None = None
 ) -> SandboxProcess:
     """Start `python -m sandbox` and return once it has written its kubeconfig (it is then ready)."""
     workdir.mkdir(parents=True, exist_ok=True)
