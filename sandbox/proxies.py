@@ -167,6 +167,12 @@ class EgressProxy:
                 out_headers = {k: v for k, v in up.headers.items() if k.lower() not in HOP_BY_HOP}
                 return web.Response(status=up.status, body=payload, headers=out_headers)
         except (aiohttp.ClientConnectionError, OSError):
-            return web.Response(status=503, text="upstream connect error or disconnect/reset before headers")
+            # Without a mesh there is no proxy to answer: the caller sees what a direct connection would give,
+            # a refused or reset connection (curl exit 7/52/56), never a made-up HTTP response.
+            if request.transport is not None:
+                request.transport.abort()
+            raise web.HTTPServiceUnavailable() from None
         except TimeoutError:
-            return web.Response(status=504, text="upstream request timeout")
+            if request.transport is not None:
+                request.transport.abort()
+            raise web.HTTPGatewayTimeout() from None

@@ -310,3 +310,29 @@ spec:
     status = sandbox.kubectl("-n", namespace, "get", "httproute", "other", "-o",
                              'jsonpath={.status.parents[0].conditions[?(@.type=="ResolvedRefs")].reason}').stdout
     assert status == "BackendNotFound"
+
+
+def test_a_pod_outside_the_mesh_is_refused_under_strict(sandbox, namespace):
+    deploy_mesh_lab(sandbox, namespace)
+    sandbox.kubectl("-n", namespace, "apply", "-f", "-", input=lab_manifest("mtls.yaml", namespace))
+    probe = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: outside}
+spec:
+  backoffLimit: 0
+  template:
+    metadata: {labels: {sidecar.istio.io/inject: "false"}}
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: curl, image: curlimages/curl, args: ["-s", "--max-time", "3", "http://kvstore:8081/api/list"]}
+"""
+    sandbox.kubectl("-n", namespace, "apply", "-f", "-", input=probe)
+
+    def exit_code() -> str:
+        return sandbox.kubectl("-n", namespace, "get", "pods", "-l", "job-name=outside", "-o",
+                               "jsonpath={.items[0].status.containerStatuses[0].state.terminated.exitCode}").stdout
+
+    code = wait_for(exit_code, 15, what="the probe to finish")
+    assert code not in ("0", ""), "a plaintext client outside the mesh must not get through under STRICT"
