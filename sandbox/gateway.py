@@ -13,11 +13,11 @@ import re
 import time
 from collections.abc import Callable
 
-from aiohttp import web
-
 from sandbox import catalog
+from sandbox.mesh import http1
 from sandbox.mesh.pki import MeshCA
 from sandbox.mesh.sidecar import MeshProxy
+from sandbox.mesh.upstream import header_map, query_map, split_target, text
 from sandbox.network import Network
 from sandbox.store import Store
 
@@ -100,18 +100,26 @@ def _precedence(match: dict) -> tuple:
     path = match.get("path") or {"type": "PathPrefix", "value": "/"}
     kind = path.get("type", "PathPrefix")
     rank = {"Exact": 0, "PathPrefix": 1, "RegularExpression": 2}.get(kind, 3)
-    return (rank, -len(path.get("value", "/")), 0 if match.get("method") else 1,
-            -len(match.get("headers") or []), -len(match.get("queryParams") or []))
+    return (
+        rank,
+        -len(path.get("value", "/")),
+        0 if match.get("method") else 1,
+        -len(match.get("headers") or []),
+        -len(match.get("queryParams") or []),
+    )
 
 
-def route_request(store: Store, ns: str, gateway: str, listener: str | None, method: str, path: str,
-                  headers, query, host: str = "") -> dict | None | bool:
+def route_request(
+    store: Store, ns: str, gateway: str, listener: str | None, method: str, path: str, headers, query, host: str = ""
+) -> dict | None | bool:
     """The backendRef for a request; None when no rule matches; False when a rule matched but has no backend."""
     candidates = []
     for route in store.list(ROUTES, ns):
         spec = route.get("spec", {})
-        if not any(ref.get("name") == gateway and ref.get("namespace", ns) == ns
-                   and ref.get("sectionName") in (None, listener) for ref in spec.get("parentRefs") or []):
+        if not any(
+            ref.get("name") == gateway and ref.get("namespace", ns) == ns and ref.get("sectionName") in (None, listener)
+            for ref in spec.get("parentRefs") or []
+        ):
             continue
         if not host_matches(spec.get("hostnames"), host):
             continue
@@ -145,29 +153,32 @@ class GatewayServer(MeshProxy):
             )
         await self.start_metrics()
 
-    async def status(self, request: web.Request) -> web.Response:
-        return web.Response(text="") if request.path == "/healthz/ready" else web.Response(status=404)
+    async def status(self, request: http1.Request) -> http1.Response:
+        return http1.Response(200) if split_target(request.target)[0] == "/healthz/ready" else text(404)
 
-    async def handle(self, request: web.Request, port: int, listener: str | None) -> web.StreamResponse:
+    async def handle(self, request: http1.Request, port: int, listener: str | None) -> http1.Response:
         started = time.perf_counter()
+        path, query = split_target(request.target)
         backend = route_request(
             self.store,
             self.namespace,
             self.gateway,
             listener,
             request.method,
-            request.path,
-            request.headers,
-            request.query,
+            path,
+            header_map(request.headers),
+            query_map(query),
+            request.get("host") or "",
         )
         if backend is None:
-            return web.Response(status=404)
+            return text(404)
         if backend is False:
-            return web.Response(status=500, text="no backend")
+            return text(500, "no backend")
         svc_ns = backend.get("namespace", self.namespace)
         svc = self.store.get(SERVICES, svc_ns, backend.get("name", ""))
         if svc is None:
-            return web.Response(status=500, text="backend service not found")
+            return text(500, "backend service not found")
         svc_port = backend.get("port") or svc["spec"]["ports"][0]["port"]
-        body = await request.read()
-        return await self.route_and_call(request, svc, svc_port, request.path_qs, body, started, mesh_routes=False)
+        return await self.route_and_call(
+            request, svc, svc_port, request.target, request.body, started, mesh_routes=False
+        )

@@ -15,13 +15,12 @@ import itertools
 import logging
 import socket
 import time
+from urllib.parse import urlsplit
 
-import aiohttp
-from aiohttp import web
 from multidict import CIMultiDict
 
 from sandbox import catalog, dns
-from sandbox.mesh import pki, policy, routing
+from sandbox.mesh import http1, pki, policy, routing
 from sandbox.mesh.telemetry import UNKNOWN_PEER, Peer, ProxyMetrics
 from sandbox.mesh.upstream import (
     PEER_HEADER,
@@ -33,7 +32,11 @@ from sandbox.mesh.upstream import (
     encode_peer,
     endpoints,
     forward_headers,
+    header_map,
+    query_map,
     response,
+    split_target,
+    text,
 )
 from sandbox.mesh.workload import has_sidecar, peer_for_pod, peer_or_unknown
 from sandbox.network import Network
@@ -49,14 +52,6 @@ PEEK_TIMEOUT = 30.0
 DESTINATION_RULES = catalog.get("networking.istio.io", "destinationrules")
 
 
-def new_session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, limit_per_host=512, ttl_dns_cache=None, force_close=False),
-        auto_decompress=False,
-        timeout=aiohttp.ClientTimeout(total=None),
-    )
-
-
 class MeshProxy:
     """What every Envoy in the mesh has: an identity, a metrics registry, a metrics endpoint."""
 
@@ -69,47 +64,47 @@ class MeshProxy:
         self.peer: Peer = peer_for_pod(pod)
         self.identity = ca.identity(self.namespace, pod.get("spec", {}).get("serviceAccountName") or "default")
         self.metrics = ProxyMetrics()
-        self.session = new_session()
-        self._runners: list[web.AppRunner] = []
+        # Few connections per upstream, kept open: a new mutual-TLS connection costs as much CPU as
+        # several requests, so under a burst requests wait briefly for a connection rather than open one.
+        self.pool = http1.ClientPool(max_per_host=16)
+        self._servers: list[http1.Server] = []
         self._rr = itertools.count()
 
     async def _serve(self, handler, ports: tuple[int, ...]) -> None:
-        app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
+        server = http1.Server(handler)
         for port in ports:
-            await web.SockSite(runner, self.network.listen(self.ip, port)).start()
-        self._runners.append(runner)
+            await server.listen(self.network.listen(self.ip, port))
+        self._servers.append(server)
 
     async def start_metrics(self) -> None:
-        async def stats(request: web.Request) -> web.Response:
-            if request.path in ("/stats/prometheus", "/metrics"):
-                return web.Response(
-                    body=self.metrics.exposition(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        async def stats(request: http1.Request) -> http1.Response:
+            path = split_target(request.target)[0]
+            if path in ("/stats/prometheus", "/metrics"):
+                return http1.Response(
+                    200, [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], self.metrics.exposition()
                 )
-            if request.path in ("/healthz/ready", "/ready"):
-                return web.Response(text="")
-            return web.Response(status=404)
+            if path in ("/healthz/ready", "/ready"):
+                return http1.Response(200)
+            return text(404)
 
         await self._serve(stats, METRICS_PORTS)
 
     async def stop(self) -> None:
-        for runner in self._runners:
-            await runner.cleanup()
-        await self.session.close()
+        for server in self._servers:
+            server.close()
+        self.pool.close()
 
     # ---- the client side, shared with the gateway ------------------------------------------
     async def route_and_call(
         self,
-        request: web.Request,
+        request: http1.Request,
         svc: dict,
         port: int,
         path_qs: str,
         body: bytes,
         started: float,
         mesh_routes: bool = True,
-    ) -> web.Response:
+    ) -> http1.Response:
         """Route a request for Service `svc` as the calling proxy, call upstream, record source metrics.
 
         Sidecars apply the mesh's VirtualServices; a gateway has routed already (`mesh_routes=False`).
@@ -117,15 +112,16 @@ class MeshProxy:
         svc_ns, svc_name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         fqdn = f"{svc_name}.{svc_ns}.svc.cluster.local"
         vs = routing.find_virtual_service(self.store, self.namespace, fqdn, port) if mesh_routes else None
+        path, query = split_target(path_qs)
         decision = routing.route(
             vs,
             self.store.list(DESTINATION_RULES),
             fqdn,
             port,
             request.method,
-            request.path,
-            request.headers,
-            query=request.query,
+            path,
+            header_map(request.headers),
+            query=query_map(query),
             client_namespace=self.namespace,
             source_labels=self.pod["metadata"].get("labels") or {},
         )
@@ -138,7 +134,7 @@ class MeshProxy:
         if decision.redirect:
             status, location = decision.redirect
             self._done(svc, None, status, b"", "-", started, len(body))
-            return web.Response(status=status, headers={"Location": location})
+            return http1.Response(status, [("Location", location)])
         if decision.delay and routing.fires(decision.delay[1]):
             await asyncio.sleep(decision.delay[0])
             flags = "DI"
@@ -159,6 +155,9 @@ class MeshProxy:
         if decision.rewrite_path is not None:
             path_qs = decision.rewrite_path
         headers = CIMultiDict(forward_headers(request))
+        host = request.get("host")
+        if host:
+            headers["Host"] = host
         decision.request_headers.apply(headers)
         if decision.rewrite_authority:
             headers["Host"] = decision.rewrite_authority
@@ -181,7 +180,15 @@ class MeshProxy:
             else:
                 headers.pop(PEER_HEADER, None)
             ex = await call(
-                self.session, self.network, request.method, ep, path_qs, headers, body, tls, per_try or decision.timeout
+                self.pool,
+                self.network,
+                request.method,
+                ep,
+                path_qs,
+                list(headers.items()),
+                body,
+                tls,
+                per_try or decision.timeout,
             )
             retriable = _retry_on(retry_on, ex)
             if not retriable or attempt == attempts:
@@ -194,7 +201,7 @@ class MeshProxy:
         if decision.response_headers:
             resp_headers = CIMultiDict(ex.headers)
             decision.response_headers.apply(resp_headers)
-            ex.headers = resp_headers
+            ex.headers = list(resp_headers.items())
         return self._done(target, ep.pod, ex.status, ex.body, ex.flags, started, len(body), ex)
 
     def _done(
@@ -207,7 +214,7 @@ class MeshProxy:
         started: float,
         request_bytes: int,
         ex: Exchange | None = None,
-    ) -> web.Response:
+    ) -> http1.Response:
         meta = svc["metadata"]
         self.metrics.record(
             reporter="source",
@@ -224,7 +231,7 @@ class MeshProxy:
         )
         if ex is not None:
             return response(ex)
-        return web.Response(status=status, body=body, headers={"Content-Type": "text/plain"})
+        return http1.Response(status, [("Content-Type", "text/plain")], body)
 
 
 def _retry_on(conditions: frozenset[str] | set[str], ex: Exchange) -> bool:
@@ -266,11 +273,12 @@ class Sidecar(MeshProxy):
     # ---- inbound -----------------------------------------------------------------------------
     async def add_inbound(self, port: int) -> None:
         sock = self.network.listen(self.ip, port)
-        server = web.Server(lambda request: self.inbound(request, port), access_log=None, handler_cancellation=True)
+        server = http1.Server(lambda request: self.inbound(request, port))
+        self._servers.append(server)
         task = asyncio.get_running_loop().create_task(self._accept(sock, server, port))
         self._inbound.append((sock, task))
 
-    async def _accept(self, sock: socket.socket, server: web.Server, port: int) -> None:
+    async def _accept(self, sock: socket.socket, server: http1.Server, port: int) -> None:
         loop = asyncio.get_running_loop()
         while True:
             conn, _ = await loop.sock_accept(sock)
@@ -279,7 +287,7 @@ class Sidecar(MeshProxy):
             self._conns.add(t)
             t.add_done_callback(self._conns.discard)
 
-    async def _connection(self, conn: socket.socket, server: web.Server, port: int) -> None:
+    async def _connection(self, conn: socket.socket, server: http1.Server, port: int) -> None:
         loop = asyncio.get_running_loop()
         first = await _peek(loop, conn)
         if not first:
@@ -293,37 +301,31 @@ class Sidecar(MeshProxy):
             conn.close()
             return
         try:
-            if tls:
-                await loop.connect_accepted_socket(
-                    server, conn, ssl=self.identity.server_context(), ssl_handshake_timeout=10
-                )
-            else:
-                await loop.connect_accepted_socket(server, conn)
+            await server.accept_connection(conn, ssl=self.identity.server_context() if tls else None)
         except (TimeoutError, OSError) as e:  # a failed handshake (no or foreign client cert)
             log.debug("inbound handshake on %s:%s failed: %s", self.ip, port, e)
-            conn.close()
 
-    async def inbound(self, request: web.Request, port: int) -> web.StreamResponse:
+    async def inbound(self, request: http1.Request, port: int) -> http1.Response:
         started = time.perf_counter()
-        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-        if ssl_object is not None:
-            principal = pki.peer_spiffe_id(ssl_object) or "unknown"
-            source = decode_peer(request.headers.get(PEER_HEADER), principal) or UNKNOWN_PEER
+        if request.ssl_object is not None:
+            principal = pki.peer_spiffe_id(request.ssl_object) or "unknown"
+            source = decode_peer(request.get(PEER_HEADER), principal) or UNKNOWN_PEER
             security = "mutual_tls"
         else:
             source, security = UNKNOWN_PEER, "none"
-        body = await request.read()
-        service_fqdn = request.headers.get(SERVICE_HEADER) or self._service_for(port)
+        service_fqdn = request.get(SERVICE_HEADER) or self._service_for(port)
         headers = forward_headers(request)
-        headers["Host"] = request.host
+        host = request.get("host")
+        if host:
+            headers.append(("Host", host))
         ex = await call(
-            self.session,
+            self.pool,
             self.network,
             request.method,
             Endpoint(self.inner_ip, port, None),
-            request.path_qs,
+            request.target,
             headers,
-            body,
+            request.body,
             None,
             None,
         )
@@ -337,7 +339,7 @@ class Sidecar(MeshProxy):
             response_flags=ex.flags,
             security_policy=security,
             duration_ms=(time.perf_counter() - started) * 1000,
-            request_bytes=len(body),
+            request_bytes=len(request.body),
             response_bytes=len(ex.body),
         )
         return response(ex)
@@ -354,34 +356,34 @@ class Sidecar(MeshProxy):
         return f"{self.peer.workload}.{self.namespace}.svc.cluster.local"
 
     # ---- outbound ----------------------------------------------------------------------------
-    async def outbound(self, request: web.Request) -> web.StreamResponse:
+    async def outbound(self, request: http1.Request) -> http1.Response:
         started = time.perf_counter()
-        url = request.url
-        if not url.is_absolute() or url.host is None:
-            return web.Response(status=400, text="this is the sidecar's outbound listener: send absolute URLs\n")
-        port = url.port or 80
-        body = await request.read()
+        url = urlsplit(request.target)
+        if not url.scheme or not url.hostname:
+            return text(400, "this is the sidecar's outbound listener: send absolute URLs\n")
+        host, port = url.hostname, url.port or 80
+        path_qs = (url.path or "/") + (f"?{url.query}" if url.query else "")
         svc = None
-        parsed = None if dns.is_ip(url.host) else dns.split_service_host(url.host, self.namespace)
+        parsed = None if dns.is_ip(host) else dns.split_service_host(host, self.namespace)
         if parsed and parsed[0] is None:
             svc = self.store.get(SERVICES, parsed[2], parsed[1])
         if svc is not None:
-            return await self.route_and_call(request, svc, port, url.raw_path_qs, body, started)
+            return await self.route_and_call(request, svc, port, path_qs, request.body, started)
         # Not a Service: pass through to the address as Istio's PassthroughCluster does.
-        addrs = dns.resolve(self.store, url.host, port, self.namespace)
+        addrs = dns.resolve(self.store, host, port, self.namespace)
         if addrs is None:
-            return web.Response(status=502, text=f"could not resolve host: {url.host}\n")
+            return text(502, f"could not resolve host: {host}\n")
         if not addrs:
-            return web.Response(status=503, text="no healthy upstream")
+            return text(503, "no healthy upstream")
         ip, p = addrs[0]
         ex = await call(
-            self.session,
+            self.pool,
             self.network,
             request.method,
             Endpoint(ip, p, None),
-            url.raw_path_qs,
+            path_qs,
             forward_headers(request),
-            body,
+            request.body,
             None,
             None,
         )

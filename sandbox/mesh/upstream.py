@@ -11,11 +11,12 @@ import json
 import ssl
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
-import aiohttp
-from aiohttp import web
+from multidict import CIMultiDict, MultiDict
 
 from sandbox import catalog, dns
+from sandbox.mesh import http1
 from sandbox.mesh.telemetry import Peer
 from sandbox.network import Network
 from sandbox.selectors import matches_labels
@@ -109,57 +110,69 @@ def decode_peer(value: str | None, principal: str) -> Peer | None:
 class Exchange:
     status: int  # 0 when no response came back
     body: bytes
-    headers: dict
-    flags: str  # Envoy response flags: "-", "UF" (connect failure), "UT"/"UO"...
+    headers: list[tuple[str, str]]
+    flags: str  # Envoy response flags: "-", "UF" (connect failure), "UT" (timeout)...
     duration_ms: float
 
 
 async def call(
-    session: aiohttp.ClientSession,
+    pool: http1.ClientPool,
     network: Network,
     method: str,
     ep: Endpoint,
     path_qs: str,
-    headers: dict,
+    headers: list[tuple[str, str]],
     body: bytes,
     tls: ssl.SSLContext | None,
     timeout: float | None,
 ) -> Exchange:
     """One HTTP exchange with an endpoint; connection failures and timeouts become flagged results."""
     ip, port = network.real(ep.ip, ep.port)
-    url = f"{'https' if tls else 'http'}://{ip}:{port}{path_qs}"
     start = time.perf_counter()
     try:
-        async with session.request(
-            method,
-            url,
-            headers=headers,
-            data=body or None,
-            ssl=tls if tls else False,
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=timeout) if timeout else None,
-        ) as up:
-            payload = await up.read()
-            out = {k: v for k, v in up.headers.items() if k.lower() not in HOP_BY_HOP}
-            return Exchange(up.status, payload, out, "-", (time.perf_counter() - start) * 1000)
+        r = await pool.request(ip, port, method, path_qs, headers, body, ssl=tls, timeout=timeout)
+        return Exchange(r.status, r.body, strip(r.headers), "-", (time.perf_counter() - start) * 1000)
     except TimeoutError:
-        return Exchange(504, b"upstream request timeout", {}, "UT", (time.perf_counter() - start) * 1000)
-    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, ssl.SSLError, OSError):
+        return Exchange(504, b"upstream request timeout", [], "UT", (time.perf_counter() - start) * 1000)
+    except (http1.ConnectError, http1.ProtocolError, ssl.SSLError, OSError):
         return Exchange(
             503,
             b"upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-            {},
+            [],
             "UF",
             (time.perf_counter() - start) * 1000,
         )
 
 
-def forward_headers(request: web.Request) -> dict:
-    return {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() not in MESH_HEADERS}
+def strip(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers a proxy passes on: without hop-by-hop, framing and the mesh's own headers."""
+    return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in MESH_HEADERS]
 
 
-def response(ex: Exchange) -> web.Response:
-    headers = dict(ex.headers)
-    if ex.flags != "-":
-        headers.setdefault("Content-Type", "text/plain")
-    return web.Response(status=ex.status or 503, body=ex.body, headers=headers)
+def forward_headers(request: http1.Request) -> list[tuple[str, str]]:
+    return strip(request.headers)
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """(path, query string) of an origin-form request target."""
+    path, _, query = target.partition("?")
+    return path or "/", query
+
+
+def header_map(headers: list[tuple[str, str]]) -> CIMultiDict:
+    return CIMultiDict(headers)
+
+
+def query_map(query: str) -> MultiDict:
+    return MultiDict(parse_qsl(query, keep_blank_values=True))
+
+
+def text(status: int, message: str = "", headers: list[tuple[str, str]] | None = None) -> http1.Response:
+    return http1.Response(status, [("Content-Type", "text/plain"), *(headers or [])], message.encode())
+
+
+def response(ex: Exchange) -> http1.Response:
+    headers = list(ex.headers)
+    if ex.flags != "-" and not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", "text/plain"))
+    return http1.Response(ex.status or 503, headers, ex.body)
