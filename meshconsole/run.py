@@ -28,6 +28,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -59,8 +60,30 @@ LABELS = {
     "worker": "Celery worker",
     "beat": "Celery beat scheduler",
     "traffic": "traffic worker",
+    "graph": "graph worker",
+    "prometheus": "Prometheus",
     "web": "web server",
 }
+
+
+PROMETHEUS_CONFIG = """\
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: sandbox-proxies
+    metrics_path: /stats/prometheus
+    file_sd_configs:
+      - files: ["{targets}"]
+        refresh_interval: 1s
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class StartError(Exception):
@@ -614,6 +637,8 @@ class Console:
         try:
             sandbox = process.start(
                 opts.var_dir,
+                "--prometheus-sd",
+                str(self.prometheus_targets),
                 state_dir=opts.var_dir / "sandbox",
                 timeout=SANDBOX_TIMEOUT,
                 log_to=opts.log_dir / "sandbox.log",
@@ -625,7 +650,41 @@ class Console:
         self.env["KUBECONFIG"] = str(sandbox.kubeconfig)
         say(f"Cluster: the built-in sandbox (for kubectl: export KUBECONFIG={sandbox.kubeconfig})")
 
+    @property
+    def prometheus_targets(self) -> Path:
+        return self.options.var_dir / "prometheus" / "targets.json"
+
+    def start_prometheus(self) -> None:
+        """A real Prometheus scraping the sandbox each second when the binary is installed; else the graph
+        scrapes the sandbox itself (the embedded source). A cluster of the user's brings its own Prometheus
+        (PROMETHEUS_URL)."""
+        if os.environ.get("PROMETHEUS_URL"):
+            say(f"Metrics: Prometheus at {os.environ['PROMETHEUS_URL']}")
+            return
+        binary = shutil.which("prometheus")
+        if self.kubeconfig or binary is None:
+            say("Metrics: the graph scrapes the mesh proxies itself (no prometheus binary found).")
+            return
+        home = self.options.var_dir / "prometheus"
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "prometheus.yml"
+        config.write_text(PROMETHEUS_CONFIG.format(targets=self.prometheus_targets))
+        port = free_port()
+        self.started(
+            "prometheus",
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--storage.tsdb.retention.time=6h",
+            ],
+        )
+        self.env["PROMETHEUS_URL"] = f"http://127.0.0.1:{port}"
+        self.env["PROMETHEUS_SCRAPE_SECONDS"] = "1"
+
     def start_services(self, settings: Any) -> None:
+        self.start_prometheus()
         celery = self.python("-m", "celery", "-A", "meshconsole")
         concurrency = worker_concurrency()
         self.started(
@@ -641,6 +700,8 @@ class Console:
             self.started("traffic", self.python("-m", "traffic.worker"))
         else:
             say("Traffic worker: not installed yet (no traffic.worker module), skipped.")
+        if module_exists("meshgraph.worker"):
+            self.started("graph", self.python("-m", "meshgraph.worker"))
         self.started(
             "web",
             self.python("-m", "uvicorn", "meshconsole.asgi:application", "--lifespan", "off")

@@ -308,7 +308,7 @@ def _render_labels(key: tuple) -> bytes:
         d_canon,
         d_rev,
         service_name,
-        d_ns,  # destination_service_namespace: Istio reports the destination workload's namespace
+        _service_namespace(service, d_ns),
         d_cluster,
         proto,
         str(code),
@@ -317,6 +317,15 @@ def _render_labels(key: tuple) -> bytes:
         policy,
     )
     return ",".join(f'{n}="{_escape(v)}"' for n, v in zip(ISTIO_LABELS, values, strict=True)).encode()
+
+
+def _service_namespace(service: str, workload_namespace: str) -> str:
+    """destination_service_namespace: the Service's namespace, known from its FQDN even when no workload
+    answered (an injected fault, no route), else the destination workload's namespace."""
+    parts = service.split(".")
+    if len(parts) >= 3 and parts[2] == "svc":
+        return parts[1]
+    return workload_namespace
 
 
 def _escape(value: str) -> str:

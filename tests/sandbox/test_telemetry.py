@@ -218,7 +218,8 @@ def test_request_that_reached_no_workload() -> None:
     assert no_route["response_flags"] == "NR"
     assert no_route["destination_service"] == KV_FQDN
     assert no_route["destination_workload"] == no_route["destination_workload_namespace"] == "unknown"
-    assert no_route["destination_service_namespace"] == "unknown"  # Istio: the workload's namespace
+    # The route named the Service, so its namespace is known though no workload answered.
+    assert no_route["destination_service_namespace"] == KV_FQDN.split(".")[1]
     assert no_route["destination_cluster"] == "unknown"
     assert no_route["destination_canonical_revision"] == "latest"
     assert no_route["source_workload"] == "splitdim" and no_route["source_cluster"] == "Kubernetes"
