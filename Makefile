@@ -39,9 +39,12 @@ sandbox: $(STAMP)
 	mkdir -p var
 	$(BIN)/python -m sandbox --kubeconfig var/kubeconfig --state-dir var/sandbox
 
+# Each benchmark prints its figures; see the docstring at the top of each script for its targets.
+BENCHMARKS := sandbox_lab sandbox_scale mesh_path mesh_scale http1_proxy telemetry_record mtls_handshake \
+	apply_deploy_step step_page_weight graph_build graph_page_weight traffic_rate traffic_stream
+
 bench: $(STAMP)
-	$(BIN)/python benchmarks/sandbox_lab.py
-	$(BIN)/python benchmarks/sandbox_scale.py
+	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -23,8 +23,9 @@ class LoadResult:
         return self.codes.get(200, 0)
 
 
-async def open_loop(urls: list[str], rate: float, seconds: float, headers: dict | None = None,
-                    max_in_flight: int = 2000) -> LoadResult:
+async def open_loop(
+    urls: list[str], rate: float, seconds: float, headers: dict | None = None, max_in_flight: int = 2000
+) -> LoadResult:
     """Spread `rate` requests/s over `urls` (round robin) for `seconds`."""
     result = LoadResult()
     conn = aiohttp.TCPConnector(limit=max_in_flight, limit_per_host=max_in_flight, ttl_dns_cache=None)

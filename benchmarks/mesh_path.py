@@ -28,8 +28,11 @@ def addresses(dyn) -> tuple[str, str, str]:
     ip = svc.status.loadBalancer.ingress[0].ip
     port = next(p.nodePort for p in svc.spec.ports if p.port == 80)
     kv = dyn.resources.get(api_version="v1", kind="Pod").get(name="kvstore-0", namespace=NS).status.podIP
-    splitdim = [p for p in dyn.resources.get(api_version="v1", kind="Pod").get(namespace=NS).items
-                if p.metadata.labels.get("app") == "splitdim"][0].status.podIP
+    splitdim = [
+        p
+        for p in dyn.resources.get(api_version="v1", kind="Pod").get(namespace=NS).items
+        if p.metadata.labels.get("app") == "splitdim"
+    ][0].status.podIP
     return f"http://{ip}:{port}", kv, splitdim
 
 
@@ -62,29 +65,41 @@ def main() -> None:
             base, kv, splitdim = addresses(dyn)
             # Remove the lab's fault injection and STRICT mode's effect on the host probe: the hop measurement
             # talks plaintext to kvstore's sidecar, which STRICT refuses.
-            for kind, api_version, name in (("VirtualService", "networking.istio.io/v1", "kvstore-500"),
-                                            ("PeerAuthentication", "security.istio.io/v1", "default")):
+            for kind, api_version, name in (
+                ("VirtualService", "networking.istio.io/v1", "kvstore-500"),
+                ("PeerAuthentication", "security.istio.io/v1", "default"),
+            ):
                 dyn.resources.get(api_version=api_version, kind=kind).delete(name=name, namespace=NS)
             n = 400
             direct = asyncio.run(sequential(f"http://{inner(kv)}:8081/api/list", n))
             one_hop = asyncio.run(sequential(f"http://{kv}:8081/api/list", n))
-            two_hops = asyncio.run(sequential(f"http://kvstore.{NS}:8081/api/list", n, proxy=f"http://{splitdim}:15001"))
+            two_hops = asyncio.run(
+                sequential(f"http://kvstore.{NS}:8081/api/list", n, proxy=f"http://{splitdim}:15001")
+            )
             asyncio.run(open_loop([f"{base}/api/clear"], 100, 3))  # warm the connection pools
             load = asyncio.run(open_loop([f"{base}/api/clear"], rate, seconds))
         finally:
             sb.stop()
     d50, h1, h2 = pct(direct, 50), pct(one_hop, 50), pct(two_hops, 50)
-    print(f"per-hop overhead (sequential, {n} requests each, p50): kvstore direct {d50 * 1000:.2f} ms, "
-          f"through its inbound sidecar {h1 * 1000:.2f} ms, through a client sidecar + mTLS + inbound sidecar "
-          f"{h2 * 1000:.2f} ms")
-    print(f"  => {(h1 - d50) * 1000:.2f} ms for one plaintext hop, {(h2 - d50) / 2 * 1000:.2f} ms per hop over mTLS "
-          f"(target <= 0.5 ms)")
+    print(
+        f"per-hop overhead (sequential, {n} requests each, p50): kvstore direct {d50 * 1000:.2f} ms, "
+        f"through its inbound sidecar {h1 * 1000:.2f} ms, through a client sidecar + mTLS + inbound sidecar "
+        f"{h2 * 1000:.2f} ms"
+    )
+    print(
+        f"  => {(h1 - d50) * 1000:.2f} ms for one plaintext hop, {(h2 - d50) / 2 * 1000:.2f} ms per hop over mTLS "
+        f"(target <= 0.5 ms)"
+    )
     lat = load.latencies
     errors = load.errors + sum(c for code, c in load.codes.items() if code != 200)
-    print(f"gateway -> splitdim -> kvstore, GET /api/clear at {rate:.0f} req/s for {seconds:.0f} s: sent {load.sent}, "
-          f"achieved {load.sent / load.elapsed:.1f} req/s, errors {errors} {dict(load.codes)}")
-    print(f"  latency from intended send time: p50 {pct(lat, 50) * 1000:.2f} ms, p90 {pct(lat, 90) * 1000:.2f} ms, "
-          f"p99 {pct(lat, 99) * 1000:.2f} ms, max {max(lat) * 1000:.2f} ms (target p99 < 25 ms, 0 errors)")
+    print(
+        f"gateway -> splitdim -> kvstore, GET /api/clear at {rate:.0f} req/s for {seconds:.0f} s: sent {load.sent}, "
+        f"achieved {load.sent / load.elapsed:.1f} req/s, errors {errors} {dict(load.codes)}"
+    )
+    print(
+        f"  latency from intended send time: p50 {pct(lat, 50) * 1000:.2f} ms, p90 {pct(lat, 90) * 1000:.2f} ms, "
+        f"p99 {pct(lat, 99) * 1000:.2f} ms, max {max(lat) * 1000:.2f} ms (target p99 < 25 ms, 0 errors)"
+    )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ def main() -> None:
                 apply_lab(dyn, ns)
                 # The lab's last steps inject faults on purpose; this benchmark measures the healthy mesh.
                 dyn.resources.get(api_version="networking.istio.io/v1", kind="VirtualService").delete(
-                    name="kvstore-500", namespace=ns)
+                    name="kvstore-500", namespace=ns
+                )
             wait_ready(dyn, None, namespaces * 4 + 1, timeout=120)
             urls = [gateway_url(dyn, ns) for ns in names]
             asyncio.run(open_loop(urls, namespaces * RATE_PER_NAMESPACE / 2, 3))  # warm up
@@ -46,10 +47,14 @@ def main() -> None:
             sb.stop()
     errors = load.errors + sum(c for code, c in load.codes.items() if code != 200)
     lat = load.latencies
-    print(f"{namespaces} namespaces x whole lab, {RATE_PER_NAMESPACE:.0f} req/s each "
-          f"({namespaces * RATE_PER_NAMESPACE:.0f} req/s in all) for {seconds:.0f} s: sent {load.sent}, errors {errors}")
-    print(f"  latency from intended send time: p50 {pct(lat, 50) * 1000:.1f} ms, p99 {pct(lat, 99) * 1000:.1f} ms, "
-          f"max {max(lat) * 1000:.1f} ms (target p99 < 100 ms, 0 errors)")
+    print(
+        f"{namespaces} namespaces x whole lab, {RATE_PER_NAMESPACE:.0f} req/s each "
+        f"({namespaces * RATE_PER_NAMESPACE:.0f} req/s in all) for {seconds:.0f} s: sent {load.sent}, errors {errors}"
+    )
+    print(
+        f"  latency from intended send time: p50 {pct(lat, 50) * 1000:.1f} ms, p99 {pct(lat, 99) * 1000:.1f} ms, "
+        f"max {max(lat) * 1000:.1f} ms (target p99 < 100 ms, 0 errors)"
+    )
 
 
 if __name__ == "__main__":

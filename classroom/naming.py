@@ -49,9 +49,7 @@ def namespace_name(username: str, taken: Callable[[str], bool] = lambda name: Fa
     for length in _HASH_LENGTHS:
         room = DNS_LABEL_MAX - len(NAMESPACE_PREFIX) - length - 1
         stem = readable[:room].strip("-")
-        candidate = (
-            f"{NAMESPACE_PREFIX}{stem}-{digest[:length]}" if stem else NAMESPACE_PREFIX + digest[:length]
-        )
+        candidate = f"{NAMESPACE_PREFIX}{stem}-{digest[:length]}" if stem else NAMESPACE_PREFIX + digest[:length]
         if not taken(candidate):
             return candidate
     raise ValueError(f"no free namespace name for user {username!r}")

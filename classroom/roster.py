@@ -60,9 +60,7 @@ def read_csv(path: Path) -> tuple[list[RosterEntry], list[str]]:
             reader = csv.reader(handle, skipinitialspace=True)
             header = [column.strip().lower() for column in next(reader, [])]
             if sorted(header) != sorted(CSV_COLUMNS):
-                return [], [
-                    f"{path} line 1: header must be {','.join(CSV_COLUMNS)}, got {','.join(header)!r}"
-                ]
+                return [], [f"{path} line 1: header must be {','.join(CSV_COLUMNS)}, got {','.join(header)!r}"]
             for row in reader:
                 origin = f"{path} line {reader.line_num}"
                 if not any(cell.strip() for cell in row):
@@ -73,9 +71,7 @@ def read_csv(path: Path) -> tuple[list[RosterEntry], list[str]]:
                 record = dict(zip(header, row, strict=True))
                 role = record["role"].strip().lower()
                 if role not in ROLES:
-                    problems.append(
-                        f"{origin}: role must be one of {', '.join(ROLES)}, got {record['role']!r}"
-                    )
+                    problems.append(f"{origin}: role must be one of {', '.join(ROLES)}, got {record['role']!r}")
                     continue
                 entries.append(RosterEntry(record["username"].strip(), record["password"], role, origin))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -116,9 +112,7 @@ def validate(class_name: str, entries: Sequence[RosterEntry]) -> list[str]:
     first_seen: dict[str, str] = {}
     for entry in entries:
         if entry.username in first_seen:
-            problems.append(
-                f"{entry.origin}: {entry.username!r} is already listed at {first_seen[entry.username]}"
-            )
+            problems.append(f"{entry.origin}: {entry.username!r} is already listed at {first_seen[entry.username]}")
             continue
         first_seen[entry.username] = entry.origin
         if not USERNAME_RE.match(entry.username):

@@ -15,9 +15,7 @@ log = logging.getLogger(__name__)
 
 
 @receiver(user_logged_in, dispatch_uid="classroom.provision_namespace_on_login")
-def provision_on_login(
-    sender: type, request: HttpRequest | None, user: AbstractBaseUser, **kwargs: object
-) -> None:
+def provision_on_login(sender: type, request: HttpRequest | None, user: AbstractBaseUser, **kwargs: object) -> None:
     # Cluster errors are handled inside; this guard is for anything else (say a database hiccup while
     # naming the namespace): logging in must never fail because of the lab environment.
     try:

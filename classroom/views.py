@@ -27,13 +27,9 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("labsteps:index"))
     except NoReverseMatch:
         pass
-    memberships = Membership.objects.filter(user=request.user, role=Membership.Role.STUDENT).select_related(
-        "classroom"
-    )
+    memberships = Membership.objects.filter(user=request.user, role=Membership.Role.STUDENT).select_related("classroom")
     namespace = StudentNamespace.objects.filter(user=request.user).first()
-    return render(
-        request, "classroom/lab_placeholder.html", {"memberships": memberships, "namespace": namespace}
-    )
+    return render(request, "classroom/lab_placeholder.html", {"memberships": memberships, "namespace": namespace})
 
 
 def index(request: HttpRequest) -> HttpResponse:

@@ -1,1 +1,1 @@
-"""The service-mesh lab: step content, and later the step engine, Apply pipeline, checks and progress."""
+"""The service-mesh lab: step content, the Apply pipeline (Celery), checks, progress and live events."""

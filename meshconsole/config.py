@@ -81,9 +81,7 @@ def database_config(url: str | None, sqlite_path: Path, conn_max_age: int = 0) -
         try:
             return dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=conn_max_age > 0)
         except ValueError as exc:
-            raise ImproperlyConfigured(
-                f"DATABASE_URL scheme not supported: {urlsplit(url).scheme!r}"
-            ) from exc
+            raise ImproperlyConfigured(f"DATABASE_URL scheme not supported: {urlsplit(url).scheme!r}") from exc
     sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     return {
         "ENGINE": "django.db.backends.sqlite3",

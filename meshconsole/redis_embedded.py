@@ -132,9 +132,7 @@ def ensure_running(var_dir: Path, timeout: float = 10.0) -> str:
             "--appendonly", "no",
             "--maxmemory-policy", "noeviction",  # evicting kombu keys corrupts Celery's queues
         ]  # fmt: skip
-        result = subprocess.run(
-            command, check=False, stdin=subprocess.DEVNULL, capture_output=True, text=True
-        )
+        result = subprocess.run(command, check=False, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if result.returncode != 0:
             raise EmbeddedRedisError(f"redis-server exited with {result.returncode}: {result.stderr.strip()}")
         if not _wait_until(lambda: ping(paths.socket), timeout):
@@ -163,9 +161,7 @@ def stop(var_dir: Path, timeout: float = 10.0) -> bool:
         os.kill(pid, signal.SIGTERM)
     else:
         return False
-    stopped = _wait_until(
-        lambda: not ping(paths.socket) and (pid is None or not _is_redis_server(pid)), timeout
-    )
+    stopped = _wait_until(lambda: not ping(paths.socket) and (pid is None or not _is_redis_server(pid)), timeout)
     if not stopped:
         raise EmbeddedRedisError(f"embedded Redis (pid {pid}) did not stop within {timeout}s")
     paths.pidfile.unlink(missing_ok=True)

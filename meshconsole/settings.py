@@ -5,7 +5,7 @@ REDIS_URL, SECRET_KEY and ALLOWED_HOSTS. Environment variables read here:
 
   SECRET_KEY, DEBUG, ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS, DATABASE_URL, DB_CONN_MAX_AGE, REDIS_URL,
   KUBECONFIG, SECURE_COOKIES, SECURE_PROXY_SSL, SECURE_HSTS_SECONDS, SECURE_SSL_REDIRECT,
-  STATIC_ROOT, MESHCONSOLE_VAR_DIR, LOG_LEVEL, CELERY_TASK_TIME_LIMIT.
+  STATIC_ROOT, MESHCONSOLE_VAR_DIR, LOG_LEVEL, CELERY_TASK_TIME_LIMIT, LAB_ATTEMPT_STALE_SECONDS.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "classroom",
+    "labsteps",
+    "traffic",
+    "meshgraph",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +93,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# JSON endpoints (the lab's Apply/Check/Reset) answer a CSRF failure with JSON, pages with Django's page.
+CSRF_FAILURE_VIEW = "labsteps.views.csrf_failure"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -171,6 +176,10 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 
+# --- Lab attempts (labsteps): a running attempt whose heartbeat is older than this is taken over
+# (its task is sent again) or failed, so no attempt stays "running" after its worker died.
+LAB_ATTEMPT_STALE_SECONDS = env_int("LAB_ATTEMPT_STALE_SECONDS", 15)
+
 # --- Cluster: a kubeconfig path (colon-separated list allowed). Unset: in-cluster config when running in
 # a pod, else ~/.kube/config, like kubectl.
 KUBECONFIG = os.environ.get("KUBECONFIG") or None
@@ -183,4 +192,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Checks and the traffic generator send many requests; one log line each would drown the worker's log.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }

@@ -15,5 +15,8 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("classroom/", include("classroom.urls")),
+    path("lab/", include("labsteps.urls")),
+    path("traffic/", include("traffic.urls")),
+    path("graph/", include("meshgraph.urls")),
     path("admin/", admin.site.urls),
 ]

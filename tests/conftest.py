@@ -77,6 +77,19 @@ def prometheus(sandbox: SandboxProcess, tmp_path_factory: pytest.TempPathFactory
     """A real Prometheus (Debian's package) scraping every proxy of the session's sandbox each second."""
     from tests.prometheus import start_prometheus
 
-    server = start_prometheus(tmp_path_factory.mktemp("prometheus"), sandbox.kubeconfig.parent / "prometheus-targets.json")
+    server = start_prometheus(
+        tmp_path_factory.mktemp("prometheus"), sandbox.kubeconfig.parent / "prometheus-targets.json"
+    )
     yield server.url
     server.stop()
+
+
+# Stack fixtures (a Celery worker and uvicorn around the sandbox; a file-backed SQLite test database).
+from tests.stack import (  # noqa: E402,F401
+    celery_worker,
+    console_server,
+    django_db_modify_db_settings,
+    stack_dir,
+    stack_env,
+    static_root,
+)

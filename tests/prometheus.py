@@ -58,9 +58,15 @@ def start_prometheus(workdir: Path, targets: Path, timeout: float = 30.0) -> Pro
     log = workdir / "prometheus.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--storage.tsdb.retention.time=1h",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     server = PrometheusServer(proc, f"http://127.0.0.1:{port}", log)
     deadline = time.monotonic() + timeout

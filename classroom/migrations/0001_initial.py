@@ -18,9 +18,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("name", models.CharField(max_length=100, unique=True)),
                 ("slug", models.SlugField(max_length=63, unique=True)),
@@ -39,9 +37,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("name", models.CharField(max_length=63, unique=True)),
                 ("created", models.BooleanField(default=False)),
@@ -65,15 +61,11 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "role",
-                    models.CharField(
-                        choices=[("student", "Student"), ("instructor", "Instructor")], max_length=16
-                    ),
+                    models.CharField(choices=[("student", "Student"), ("instructor", "Instructor")], max_length=16),
                 ),
                 ("joined_at", models.DateTimeField(auto_now_add=True)),
                 (
@@ -95,9 +87,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "ordering": ("classroom", "role", "user__username"),
-                "constraints": [
-                    models.UniqueConstraint(fields=("user", "classroom"), name="unique_membership")
-                ],
+                "constraints": [models.UniqueConstraint(fields=("user", "classroom"), name="unique_membership")],
             },
         ),
     )

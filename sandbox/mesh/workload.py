@@ -5,7 +5,6 @@ from __future__ import annotations
 from sandbox import catalog
 from sandbox.mesh import telemetry
 from sandbox.mesh.telemetry import UNKNOWN_PEER, Peer
-from sandbox.store import Store
 
 PODS = catalog.get("", "pods")
 SERVICES = catalog.get("", "services")
@@ -41,13 +40,6 @@ def in_mesh(pod: dict) -> bool:
 
 def peer_for_pod(pod: dict) -> Peer:
     return telemetry.peer_for_pod(pod, workload_name(pod), CLUSTER_ID)
-
-
-def pod_by_ip(store: Store, ip: str) -> dict | None:
-    for pod in store.list(PODS):
-        if pod.get("status", {}).get("podIP") == ip:
-            return pod
-    return None
 
 
 def peer_or_unknown(pod: dict | None) -> Peer:

@@ -8,15 +8,14 @@ SQLite or PostgreSQL and on the embedded or a shared Redis.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import django_env
 
 from .support import write_kubeconfig
 
@@ -24,34 +23,16 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meshconsole.settings")
-# Never the developer's var/: its database, secret key and embedded Redis stay untouched.
-_OWN_VAR_DIR = "MESHCONSOLE_VAR_DIR" not in os.environ
-if _OWN_VAR_DIR:
-    os.environ["MESHCONSOLE_VAR_DIR"] = tempfile.mkdtemp(prefix="mc-test-")
+django_env.prepare("mc-test-")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cluster: needs a Kubernetes API server (fixture sandbox_kubeconfig)")
-    # pytest-django sets Django up only if it saw the settings module before this conftest was loaded,
-    # which is not the case when the whole tests/ tree is collected; do it here so that test modules
-    # can import models.
-    import django
-    from django.apps import apps
-
-    if not apps.ready:
-        django.setup()
+    django_env.setup_django()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the embedded Redis the session started (if any) and drop the private runtime directory."""
-    if not _OWN_VAR_DIR:
-        return
-    from meshconsole import redis_embedded
-
-    var_dir = Path(os.environ["MESHCONSOLE_VAR_DIR"])
-    redis_embedded.stop(var_dir)
-    shutil.rmtree(var_dir, ignore_errors=True)
+    django_env.teardown()
 
 
 @pytest.fixture(scope="session")

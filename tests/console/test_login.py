@@ -73,18 +73,20 @@ def test_student_login_works_while_cluster_is_down(client: Client) -> None:
     namespace = StudentNamespace.objects.get(user__username="alice")
     assert namespace.name == "mc-alice" and not namespace.created
     assert "cannot reach the cluster" in namespace.last_error
-    page = client.get("/")
+    assert client.get("/")["Location"] == "/lab/"
+    page = client.get("/lab/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Your lab" in html and "Mesh 101" in html and "mc-alice" in html
+    assert "mc-alice" in html
     assert "cluster could not be reached" in html
 
 
-def test_student_without_class_gets_placeholder(client: Client) -> None:
+def test_student_without_class_is_told_so(client: Client) -> None:
     get_user_model().objects.create_user("loner", password="Loner-pass-123")
     log_in(client, "loner", "Loner-pass-123")
-    html = client.get("/").content.decode()
-    assert "not in a class yet" in html
+    page = client.get("/lab/")
+    assert page.status_code == 403
+    assert "no lab namespace" in page.content.decode()
     assert not StudentNamespace.objects.filter(user__username="loner").exists()
 
 
@@ -113,7 +115,7 @@ def test_students_cannot_open_the_overview(client: Client) -> None:
 
 def test_logout(client: Client) -> None:
     log_in(client, *STUDENT)
-    assert client.get("/").status_code == 200
+    assert client.get("/").status_code == 302
     assert client.get("/accounts/logout/").status_code == 405  # logging out needs a POST (CSRF)
     response = client.post("/accounts/logout/")
     assert response.status_code == 302 and response["Location"] == "/accounts/login/"

@@ -23,7 +23,8 @@ def store_with(*routes: dict) -> Store:
     for r in routes:
         store.create(ROUTES, r)
         store.get(ROUTES, "lab", r["metadata"]["name"])["metadata"]["creationTimestamp"] = r["metadata"][
-            "creationTimestamp"]
+            "creationTimestamp"
+        ]
     return store
 
 
@@ -37,9 +38,15 @@ def decide(store: Store, path: str = "/", method: str = "GET", headers=None, hos
 
 
 def test_the_labs_header_rule_goes_first():
-    store = store_with(route("splitdim", [
-        {"matches": [{"headers": [{"name": "user", "value": "test"}]}], "backendRefs": backend("splitdim-2")},
-        {"backendRefs": backend("splitdim")}]))
+    store = store_with(
+        route(
+            "splitdim",
+            [
+                {"matches": [{"headers": [{"name": "user", "value": "test"}]}], "backendRefs": backend("splitdim-2")},
+                {"backendRefs": backend("splitdim")},
+            ],
+        )
+    )
     assert decide(store, headers={"user": "test"}) == "splitdim-2"
     assert decide(store, headers={"user": "other"}) == "splitdim"
     assert decide(store) == "splitdim"
@@ -47,12 +54,24 @@ def test_the_labs_header_rule_goes_first():
 
 def test_precedence_exact_then_longest_prefix_then_method_then_headers():
     store = store_with(
-        route("a", [{"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}], "backendRefs": backend("prefix")}]),
-        route("b", [{"matches": [{"path": {"type": "Exact", "value": "/api/list"}}], "backendRefs": backend("exact")}],
-              created="2026-02-01T00:00:00Z"),
-        route("c", [{"matches": [{"path": {"type": "PathPrefix", "value": "/api/acc"}, "method": "POST"}],
-                     "backendRefs": backend("post")},
-                    {"matches": [{"path": {"type": "PathPrefix", "value": "/api/acc"}}], "backendRefs": backend("acc")}]),
+        route(
+            "a", [{"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}], "backendRefs": backend("prefix")}]
+        ),
+        route(
+            "b",
+            [{"matches": [{"path": {"type": "Exact", "value": "/api/list"}}], "backendRefs": backend("exact")}],
+            created="2026-02-01T00:00:00Z",
+        ),
+        route(
+            "c",
+            [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/api/acc"}, "method": "POST"}],
+                    "backendRefs": backend("post"),
+                },
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/api/acc"}}], "backendRefs": backend("acc")},
+            ],
+        ),
     )
     assert decide(store, "/api/list") == "exact"
     assert decide(store, "/api/clear") == "prefix"
@@ -62,21 +81,26 @@ def test_precedence_exact_then_longest_prefix_then_method_then_headers():
 
 
 def test_hostnames_restrict_a_route():
-    store = store_with(route("other", [{"backendRefs": backend("other")}], hostnames=["*.example.com"]),
-                       route("main", [{"backendRefs": backend("main")}], created="2026-03-01T00:00:00Z"))
+    store = store_with(
+        route("other", [{"backendRefs": backend("other")}], hostnames=["*.example.com"]),
+        route("main", [{"backendRefs": backend("main")}], created="2026-03-01T00:00:00Z"),
+    )
     assert decide(store, host="shop.example.com:80") == "other"
     assert decide(store, host="example.com") == "main"
     assert decide(store, host="10.0.0.1") == "main"
 
 
-@pytest.mark.parametrize(("match", "path", "ok"), [
-    ({"type": "PathPrefix", "value": "/api"}, "/api", True),
-    ({"type": "PathPrefix", "value": "/api"}, "/api/x", True),
-    ({"type": "PathPrefix", "value": "/api"}, "/apix", False),
-    ({"type": "Exact", "value": "/api"}, "/api/", False),
-    ({"type": "RegularExpression", "value": "/api/[a-z]+"}, "/api/list", True),
-    ({"type": "RegularExpression", "value": "/api/[a-z]+"}, "/api/list/2", False),
-])
+@pytest.mark.parametrize(
+    ("match", "path", "ok"),
+    [
+        ({"type": "PathPrefix", "value": "/api"}, "/api", True),
+        ({"type": "PathPrefix", "value": "/api"}, "/api/x", True),
+        ({"type": "PathPrefix", "value": "/api"}, "/apix", False),
+        ({"type": "Exact", "value": "/api"}, "/api/", False),
+        ({"type": "RegularExpression", "value": "/api/[a-z]+"}, "/api/list", True),
+        ({"type": "RegularExpression", "value": "/api/[a-z]+"}, "/api/list/2", False),
+    ],
+)
 def test_path_matches(match, path, ok):
     assert path_matches(match, path) is ok
 

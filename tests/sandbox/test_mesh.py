@@ -213,7 +213,9 @@ def test_requests_from_outside_the_mesh_are_unknown_sources(sandbox, namespace):
 
 
 BAD_OBJECTS = [
-    ("bad-regex", """
+    (
+        "bad-regex",
+        """
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: bad}
@@ -222,8 +224,12 @@ spec:
   http:
   - match: [{uri: {regex: "/api/(list"}}]
     route: [{destination: {host: kvstore}}]
-""", "spec.http[0].match[0].uri.regex"),
-    ("percentage-out-of-range", """
+""",
+        "spec.http[0].match[0].uri.regex",
+    ),
+    (
+        "percentage-out-of-range",
+        """
 apiVersion: networking.istio.io/v1alpha3
 kind: VirtualService
 metadata: {name: bad}
@@ -232,8 +238,12 @@ spec:
   http:
   - fault: {abort: {httpStatus: 500, percentage: {value: 120}}}
     route: [{destination: {host: kvstore}}]
-""", "spec.http[0].fault.abort.percentage.value"),
-    ("unknown-route-field", """
+""",
+        "spec.http[0].fault.abort.percentage.value",
+    ),
+    (
+        "unknown-route-field",
+        """
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: bad}
@@ -241,8 +251,12 @@ spec:
   hosts: [kvstore]
   http:
   - route: [{destinaton: {host: kvstore}}]
-""", "spec.http[0].route[0]"),
-    ("weights-do-not-add-up", """
+""",
+        "spec.http[0].route[0]",
+    ),
+    (
+        "weights-do-not-add-up",
+        """
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: bad}
@@ -252,8 +266,12 @@ spec:
   - route:
     - {destination: {host: kvstore}, weight: 90}
     - {destination: {host: kvstore}, weight: 20}
-""", "spec.http[0].route"),
-    ("bad-httproute-regex", """
+""",
+        "spec.http[0].route",
+    ),
+    (
+        "bad-httproute-regex",
+        """
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: bad}
@@ -262,7 +280,9 @@ spec:
   rules:
   - matches: [{path: {type: RegularExpression, value: "/api/(["}}]
     backendRefs: [{name: splitdim, port: 80}]
-""", "spec.rules[0].matches[0].path.value"),
+""",
+        "spec.rules[0].matches[0].path.value",
+    ),
 ]
 
 
@@ -307,8 +327,15 @@ spec:
 """
     sandbox.kubectl("-n", namespace, "apply", "-f", "-", input=dangling)
     assert set(asyncio.run(fire(base, 40))) == {200}
-    status = sandbox.kubectl("-n", namespace, "get", "httproute", "other", "-o",
-                             'jsonpath={.status.parents[0].conditions[?(@.type=="ResolvedRefs")].reason}').stdout
+    status = sandbox.kubectl(
+        "-n",
+        namespace,
+        "get",
+        "httproute",
+        "other",
+        "-o",
+        'jsonpath={.status.parents[0].conditions[?(@.type=="ResolvedRefs")].reason}',
+    ).stdout
     assert status == "BackendNotFound"
 
 
@@ -331,8 +358,16 @@ spec:
     sandbox.kubectl("-n", namespace, "apply", "-f", "-", input=probe)
 
     def exit_code() -> str:
-        return sandbox.kubectl("-n", namespace, "get", "pods", "-l", "job-name=outside", "-o",
-                               "jsonpath={.items[0].status.containerStatuses[0].state.terminated.exitCode}").stdout
+        return sandbox.kubectl(
+            "-n",
+            namespace,
+            "get",
+            "pods",
+            "-l",
+            "job-name=outside",
+            "-o",
+            "jsonpath={.items[0].status.containerStatuses[0].state.terminated.exitCode}",
+        ).stdout
 
     code = wait_for(exit_code, 15, what="the probe to finish")
     assert code not in ("0", ""), "a plaintext client outside the mesh must not get through under STRICT"

@@ -42,8 +42,10 @@ async def paced(base: str, rate: float, seconds: float) -> int:
 
 def kiali_query(namespace: str, reporter: str) -> str:
     side = "destination_workload_namespace" if reporter == "destination" else "source_workload_namespace"
-    return (f'round(sum(rate(istio_requests_total{{reporter="{reporter}",{side}="{namespace}"}}[{WINDOW}])) '
-            f"by ({GROUPING}) > 0,0.001)")
+    return (
+        f'round(sum(rate(istio_requests_total{{reporter="{reporter}",{side}="{namespace}"}}[{WINDOW}])) '
+        f"by ({GROUPING}) > 0,0.001)"
+    )
 
 
 def edges(result: list[dict]) -> dict[tuple[str, str], float]:
@@ -57,9 +59,14 @@ def edges(result: list[dict]) -> dict[tuple[str, str], float]:
 
 def test_kiali_workload_graph_queries_match_the_traffic(sandbox, prometheus, namespace):
     base = deploy_mesh_lab(sandbox, namespace)
-    wait_for(lambda: query(prometheus, f'up{{namespace="{namespace}"}}') and all(
-        s["value"][1] == "1" for s in query(prometheus, f'up{{namespace="{namespace}"}}')), timeout=20,
-        what="Prometheus to scrape the namespace's proxies")
+    wait_for(
+        lambda: (
+            query(prometheus, f'up{{namespace="{namespace}"}}')
+            and all(s["value"][1] == "1" for s in query(prometheus, f'up{{namespace="{namespace}"}}'))
+        ),
+        timeout=20,
+        what="Prometheus to scrape the namespace's proxies",
+    )
     asyncio.run(paced(base, RATE, SECONDS))
     at = time.time() - 1.5  # a moment inside the steady part, after the last scrape of it
     incoming = edges(query(prometheus, kiali_query(namespace, "destination"), at))
@@ -69,8 +76,13 @@ def test_kiali_workload_graph_queries_match_the_traffic(sandbox, prometheus, nam
         assert graph[("splitdim", "kvstore")] == pytest.approx(RATE, rel=0.05)
     # The gateway reports only as a source, so its inbound side is the unknown-source edge nobody reports.
     assert ("unknown", "splitdim-istio") not in incoming
-    principals = query(prometheus, f'sum(rate(istio_requests_total{{reporter="destination",'
-                                   f'destination_workload="kvstore",destination_workload_namespace="{namespace}"}}'
-                                   f"[{WINDOW}])) by (source_principal,connection_security_policy)", at)
+    principals = query(
+        prometheus,
+        f'sum(rate(istio_requests_total{{reporter="destination",'
+        f'destination_workload="kvstore",destination_workload_namespace="{namespace}"}}'
+        f"[{WINDOW}])) by (source_principal,connection_security_policy)",
+        at,
+    )
     assert [(p["metric"]["source_principal"], p["metric"]["connection_security_policy"]) for p in principals] == [
-        (f"spiffe://cluster.local/ns/{namespace}/sa/default", "mutual_tls")]
+        (f"spiffe://cluster.local/ns/{namespace}/sa/default", "mutual_tls")
+    ]

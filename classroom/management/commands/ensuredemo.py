@@ -47,9 +47,7 @@ class Command(BaseCommand):
                     "`manage.py createclass` or `manage.py changepassword`."
                 )
             return
-        entries = [
-            RosterEntry(username, generate_password(), str(role), "demo") for username, role in DEMO_USERS
-        ]
+        entries = [RosterEntry(username, generate_password(), str(role), "demo") for username, role in DEMO_USERS]
         problems = validate(DEMO_CLASS, entries)
         if problems:  # only if someone took the demo's class name slug
             self.stderr.write("Cannot create the demo class:\n  " + "\n  ".join(problems))

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MeshgraphConfig(AppConfig):
+    name = "meshgraph"
+    verbose_name = "Mesh graph"

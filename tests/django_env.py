@@ -1,0 +1,48 @@
+"""Django for the console's test packages: the settings module, a private runtime directory, set-up and
+tear-down, shared by the conftests of tests/console, labsteps, meshgraph and traffic.
+
+`prepare()` runs when a conftest is imported, because settings.py reads MESHCONSOLE_VAR_DIR when it is
+imported and pytest-django reads DJANGO_SETTINGS_MODULE lazily. The developer's var/ (database, secret
+key, embedded Redis) is never touched: the session gets a directory of its own, removed at the end.
+DATABASE_URL and REDIS_URL are used as they are, so the same tests run on SQLite or PostgreSQL and on the
+embedded or a shared Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_owned_var_dir: Path | None = None
+
+
+def prepare(prefix: str = "mc-test-") -> None:
+    global _owned_var_dir
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meshconsole.settings")
+    if "MESHCONSOLE_VAR_DIR" not in os.environ:
+        _owned_var_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        os.environ["MESHCONSOLE_VAR_DIR"] = str(_owned_var_dir)
+
+
+def setup_django() -> None:
+    """pytest-django sets Django up only when it saw the settings module before the conftests loaded,
+    which is not so when the whole tests/ tree is collected; test modules import models."""
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
+
+
+def teardown() -> None:
+    """Stop the embedded Redis the session started (if any) and drop the private runtime directory."""
+    global _owned_var_dir
+    if _owned_var_dir is None:
+        return
+    from meshconsole import redis_embedded
+
+    redis_embedded.stop(_owned_var_dir)
+    shutil.rmtree(_owned_var_dir, ignore_errors=True)
+    _owned_var_dir = None

@@ -1,0 +1,1 @@
+"""Background HTTP traffic for the lab: an open-loop generator, its windows, worker, control API and stream."""
