@@ -17,24 +17,14 @@ import aiohttp
 from aiohttp import web
 
 from sandbox import dns
+from sandbox.mesh import http1
 from sandbox.network import Network
 from sandbox.store import Store
 
 log = logging.getLogger(__name__)
 
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-}
+# Hop-by-hop headers (RFC 9110 §7.6.1), plus the framing and Host that the next hop sets itself.
+HOP_BY_HOP = http1.HOP_BY_HOP | {"host", "content-length", "trailers"}
 
 
 class _Half(asyncio.Protocol):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -12,18 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-CONFIG = """\
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: sandbox-proxies
-    metrics_path: /stats/prometheus
-    file_sd_configs:
-      - files: ["{targets}"]
-        refresh_interval: 1s
-"""
+from meshconsole.run import PROMETHEUS_CONFIG, free_port
 
 
 @dataclass
@@ -42,18 +30,12 @@ class PrometheusServer:
                 self.process.wait(5)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_prometheus(workdir: Path, targets: Path, timeout: float = 30.0) -> PrometheusServer:
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("the prometheus binary is not installed (Debian package `prometheus`; .ci/run installs it)")
     config = workdir / "prometheus.yml"
-    config.write_text(CONFIG.format(targets=targets))
+    config.write_text(PROMETHEUS_CONFIG.format(targets=targets))
     port = free_port()
     log = workdir / "prometheus.log"
     with log.open("w") as out:

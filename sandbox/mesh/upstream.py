@@ -19,6 +19,7 @@ from sandbox import catalog, dns
 from sandbox.mesh import http1
 from sandbox.mesh.telemetry import Peer
 from sandbox.network import Network
+from sandbox.proxies import HOP_BY_HOP
 from sandbox.selectors import matches_labels
 from sandbox.store import Store
 
@@ -26,19 +27,6 @@ ENDPOINTS = catalog.get("", "endpoints")
 PODS = catalog.get("", "pods")
 PEER_HEADER = "x-sandbox-peer"  # the caller's workload metadata, as Istio's x-envoy-peer-metadata
 SERVICE_HEADER = "x-sandbox-destination-service"  # the Service the caller routed to
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-}
 MESH_HEADERS = {PEER_HEADER, SERVICE_HEADER}
 
 
