@@ -173,14 +173,19 @@ class PollerManager:
         try:
             await task
         except asyncio.CancelledError:
-            pass
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we are being stopped ourselves (SIGTERM): that must not be swallowed here
         except Exception:
             log.exception("graph poller for %s failed while stopping", namespace)
         log.info("graph poller stopped for %s", namespace)
 
     async def stop_all(self) -> None:
-        for namespace in list(self.pollers):
-            await self._stop(namespace)
+        tasks = list(self.pollers.values())
+        self.pollers.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _poll(self, namespace: str) -> None:
         token = uuid.uuid4().hex

@@ -15,6 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
+
 _owned_var_dir: Path | None = None
 
 
@@ -46,3 +48,12 @@ def teardown() -> None:
     redis_embedded.stop(_owned_var_dir)
     shutil.rmtree(_owned_var_dir, ignore_errors=True)
     _owned_var_dir = None
+
+
+@pytest.fixture(autouse=True)
+def plain_static_files(settings) -> None:
+    """Pages render without `collectstatic`: the hashed-manifest storage is for production."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -17,6 +17,7 @@ import pytest
 
 from tests import django_env
 from tests.console.support import write_kubeconfig
+from tests.django_env import plain_static_files  # noqa: F401 (an autouse fixture)
 
 django_env.prepare("mc-graph-test-")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests import django_env
+from tests.django_env import plain_static_files  # noqa: F401 (an autouse fixture)
 
 from .support import REPO, EchoTarget, LiveServer, WorkerProcess
 
