@@ -174,6 +174,12 @@ class TrafficMap(dict[str, Node]):
         for edge in self.all_edges():
             edge.tally()
 
+    def release(self) -> None:
+        """Break the node <-> edge reference cycles, so reference counting frees the map at once."""
+        for node in self.values():
+            node.edges.clear()
+        self.clear()
+
 
 def _response_class(protocol: str, code: str) -> str:
     """The rate bucket a response code adds to besides the total: 3xx/4xx/5xx/NoResponse, or Err for gRPC."""

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
+import orjson
 
 from meshgraph.exposition import Parser
+from meshgraph.memory import paused_gc
 from meshgraph.promql import Sample, Series, evaluate_quantile, evaluate_rate
 from meshgraph.queries import DURATION_BUCKETS, REQUESTS, QuantileQuery, RateQuery
 
@@ -51,6 +53,16 @@ class MetricsSource(Protocol):
     async def aclose(self) -> None: ...
 
 
+def vector_samples(answer: dict) -> list[Sample]:
+    """The samples of a decoded Prometheus instant-vector answer (NaN values left out, as Kiali does)."""
+    out = []
+    for item in answer["data"]["result"]:
+        value = float(item["value"][1])
+        if value == value:  # not NaN
+            out.append(Sample(item["metric"], value))
+    return out
+
+
 class PrometheusSource:
     """Prometheus' HTTP API, sent Kiali's own PromQL."""
 
@@ -71,19 +83,15 @@ class PrometheusSource:
             response = await self._client.get("/api/v1/query", params={"query": promql, "time": f"{at:.3f}"})
         except httpx.HTTPError as exc:
             raise SourceError(f"Prometheus at {self.location} is unreachable: {exc or type(exc).__name__}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code != 200 or body.get("status") != "success":
-            reason = body.get("error") or response.reason_phrase
-            raise SourceError(f"Prometheus at {self.location} answered HTTP {response.status_code}: {reason}")
-        out = []
-        for item in body["data"]["result"]:
-            value = float(item["value"][1])
-            if not math.isnan(value):
-                out.append(Sample(item["metric"], value))
-        return out
+        with paused_gc():
+            try:
+                body = orjson.loads(response.content)
+            except orjson.JSONDecodeError:
+                body = None
+            if response.status_code != 200 or not isinstance(body, dict) or body.get("status") != "success":
+                reason = (body.get("error") if isinstance(body, dict) else None) or response.reason_phrase
+                raise SourceError(f"Prometheus at {self.location} answered HTTP {response.status_code}: {reason}")
+            return vector_samples(body)
 
     async def rates(self, query: RateQuery, window_s: int, at: float) -> list[Sample]:
         return await self._vector(query.promql(window_s), at)

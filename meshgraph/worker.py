@@ -27,6 +27,7 @@ async def serve() -> None:
 
     from meshgraph.conf import graph_settings
     from meshgraph.live import publish_graph
+    from meshgraph.memory import freeze_startup
     from meshgraph.pipeline import open_graph
     from meshgraph.poller import PollerManager
 
@@ -40,6 +41,7 @@ async def serve() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
+    freeze_startup()  # later full collections walk only what the pollers allocate
     log.info("graph worker ready: metrics from %s, refresh every %g s", where, conf.refresh_s)
     try:
         await manager.run()

@@ -254,3 +254,23 @@ def test_workload_readiness_and_worst_of():
     assert health.workload_status(desired=1, available=0, pending=0) == "Failure"
     assert health.workload_status(desired=1, available=1, pending=1) == "Failure"
     assert health.worst("Healthy", "NA", "Degraded", "Not Ready") == "Degraded"
+
+
+def test_build_leaves_the_collector_as_it_was_and_no_cyclic_garbage():
+    import gc
+
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # unreachable objects go to gc.garbage instead of being freed
+    try:
+        graph = build(lab_telemetry(), lab_snapshot())
+        assert gc.isenabled()
+        gc.collect()
+        left = [o for o in gc.garbage if type(o).__module__.startswith("meshgraph")]
+        assert left == [], "the traffic map left reference cycles behind"
+        gc.disable()
+        assert build(lab_telemetry(), lab_snapshot()) == graph
+        assert not gc.isenabled()  # a caller's choice to run without the collector is kept
+    finally:
+        gc.enable()
+        gc.set_debug(0)
+        gc.garbage.clear()

@@ -156,3 +156,13 @@ def test_address_map_from_the_sandbox_file_sd(tmp_path):
     path.write_text(json.dumps([{"targets": ["127.0.0.1:31001"], "labels": {"pod_ip": "127.9.0.3", "pod": "p"}}]))
     assert load_address_map(str(path)) == {"127.9.0.3": "127.0.0.1:31001"}
     assert load_address_map(str(tmp_path / "missing.json")) == {}
+
+
+def test_prometheus_vectors_are_decoded_without_nan_values():
+    from meshgraph.sources import vector_samples
+
+    answer = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"a": "1"}, "value": [1, "0.5"]}, {"metric": {"a": "2"}, "value": [1, "NaN"]},
+        {"metric": {}, "value": [1, "+Inf"]},
+    ]}}  # fmt: skip
+    assert [(s.labels, s.value) for s in vector_samples(answer)] == [({"a": "1"}, 0.5), ({}, float("inf"))]
