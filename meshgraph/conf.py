@@ -3,7 +3,8 @@
 PROMETHEUS_URL              Prometheus' base URL; unset or empty means the embedded source
 PROMETHEUS_SCRAPE_SECONDS   that Prometheus' scrape interval (1, as `make run` sets it up; Istio's
                             Prometheus addon scrapes every 15)
-GRAPH_REFRESH_SECONDS       how often a watched namespace's graph is pushed (2)
+GRAPH_REFRESH_SECONDS       how often a watched namespace's graph is pushed (2); the embedded source
+                            also pushes right after a scrape in which a rate starts
 GRAPH_WINDOW_SECONDS        the rate window of edges, like Kiali's "duration" (10); at least two
                             scrape intervals, since a rate needs two samples
 GRAPH_SCRAPE_SECONDS        the embedded source's scrape interval (1)

@@ -28,7 +28,9 @@ class NamespaceGraph:
             self.source = PrometheusSource(conf.prometheus_url, scrape_interval=conf.prometheus_scrape_s)
         else:
             retention = max(60.0, 3.0 * conf.window_s)
-            self.source = EmbeddedSource(self._targets, interval=conf.scrape_s, retention=retention)
+            self.source = EmbeddedSource(
+                self._targets, interval=conf.scrape_s, retention=retention, quiet_s=conf.window_s
+            )
 
     async def _targets(self) -> list[Target]:
         snapshot = await self.reader.snapshot()
@@ -45,6 +47,10 @@ class NamespaceGraph:
 
     async def build(self) -> str:
         return graph_text(await graph_for(self.namespace, self.source, self.reader, self.options))
+
+    async def news(self) -> None:
+        """Return when the metrics changed enough for a graph before the next period (embedded source only)."""
+        await self.source.news()
 
     async def aclose(self) -> None:
         await self.source.aclose()

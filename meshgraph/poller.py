@@ -108,13 +108,42 @@ class Lock:
 
 
 class GraphSession(Protocol):
-    """One namespace's graph pipeline, open while the namespace is polled."""
+    """One namespace's graph pipeline, open while the namespace is polled.
+
+    A session may also have `async def news(self) -> None`, returning when its metrics changed in a
+    way worth a graph before the next period (meshgraph.sources.EmbeddedSource.news).
+    """
 
     async def build(self) -> str:
         """The namespace's current graph, as JSON text."""
         ...
 
     async def aclose(self) -> None: ...
+
+
+async def refresh_schedule(
+    refresh: Callable[[], Awaitable[None]], refresh_s: float, news: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Call `refresh` every `refresh_s` seconds until cancelled, and at once whenever `news` returns.
+
+    The period runs on absolute time, so a slow refresh does not make every later one late; a refresh
+    for news restarts it, so pushes stay at least one news interval (a scrape round) apart.
+    """
+    start = time.monotonic()
+    ticks = 0
+    while True:
+        await refresh()
+        ticks += 1
+        ticks = max(ticks, int((time.monotonic() - start) / refresh_s))
+        delay = max(0.0, start + ticks * refresh_s - time.monotonic())
+        if news is None:
+            await asyncio.sleep(delay)
+            continue
+        try:
+            await asyncio.wait_for(news(), delay)
+        except TimeoutError:
+            continue
+        start, ticks = time.monotonic(), 0
 
 
 OpenSession = Callable[[str], Awaitable[GraphSession]]
@@ -190,15 +219,10 @@ class PollerManager:
     async def _poll(self, namespace: str) -> None:
         token = uuid.uuid4().hex
         session = await self.open_session(namespace)
-        start = time.monotonic()
-        ticks = 0
         try:
-            while True:
-                await self._refresh(namespace, token, session)
-                ticks += 1
-                # On absolute time, so a slow refresh does not make every later one late.
-                ticks = max(ticks, int((time.monotonic() - start) / self.refresh_s))
-                await asyncio.sleep(max(0.0, start + ticks * self.refresh_s - time.monotonic()))
+            await refresh_schedule(
+                lambda: self._refresh(namespace, token, session), self.refresh_s, getattr(session, "news", None)
+            )
         finally:
             try:
                 await self.lock.release(namespace, token)

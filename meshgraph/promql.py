@@ -31,11 +31,13 @@ class Sample(NamedTuple):
 
 @dataclass(slots=True)
 class Series:
-    """A scraped series: its labels and its points in time order."""
+    """A scraped series: its labels and its points in time order; `moved`: when its value last changed
+    (-inf if not seen to change yet), which the embedded source uses to tell news from steady traffic."""
 
     metric: str
     labels: Mapping[str, str]
     points: Sequence[Point]
+    moved: float = -math.inf
 
 
 def extrapolated_rate(points: Sequence[Point], start: float, end: float) -> float | None:

@@ -50,6 +50,10 @@ class MetricsSource(Protocol):
         """The latest time the source can answer for with every proxy's sample in (queries use it)."""
         ...
 
+    async def news(self) -> None:
+        """Return when fresh data shows a change worth a graph now (see EmbeddedSource.news); may never."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -111,6 +115,10 @@ class PrometheusSource:
             )
         return f"No requests in namespace {namespace} in the last {window_s} s."
 
+    async def news(self) -> None:
+        """Never: Prometheus does not tell when it scraped, so its graphs follow the refresh period alone."""
+        await asyncio.Event().wait()
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -140,15 +148,24 @@ class EmbeddedSource:
     (Istio creates a counter at its first request), so a new error code counts from its first scrape
     rather than its second; and queries are answered for the end of the last complete scrape round,
     not for a moment one interval ago.
+
+    It also knows when a scrape brought news (`news`): a request series that changed after `quiet_s`
+    seconds without changing, or a new one. With `quiet_s` equal to the graph's rate window that is
+    exactly a rate the last graph showed as zero becoming positive: a new edge, or a new response
+    code or flag on an edge (the first failure of a fault). The poller then refreshes at once instead
+    of waiting for its next period; steady traffic brings no news.
     """
 
     kind = "embedded"
     METRICS = (REQUESTS, DURATION_BUCKETS)
 
-    def __init__(self, targets: TargetLister, interval: float = 1.0, retention: float = 120.0) -> None:
+    def __init__(
+        self, targets: TargetLister, interval: float = 1.0, retention: float = 120.0, quiet_s: float = 10.0
+    ) -> None:
         self._targets = targets
         self.interval = interval
         self.retention = retention
+        self.quiet_s = quiet_s
         self.location = f"the sidecars' metrics endpoints (scraped every {interval:g} s)"
         self._client = httpx.AsyncClient(timeout=interval)
         self._parser = Parser(self.METRICS)
@@ -160,6 +177,8 @@ class EmbeddedSource:
         self._previous: dict[str, float] = {}  # target URL -> stamp of its last successful scrape
         self._round_end = 0.0  # the latest stamp of the last complete round
         self._task: asyncio.Task | None = None
+        self._moved = False  # a request series started moving in the current round
+        self._news = asyncio.Event()
 
     async def __aenter__(self) -> EmbeddedSource:
         self._task = asyncio.create_task(self._run(), name="meshgraph-embedded-scrape")
@@ -189,10 +208,13 @@ class EmbeddedSource:
         except Exception as exc:  # the cluster may be down; keep the points already scraped
             self._discovery_error = f"cannot list the proxies: {exc}"
             return
+        self._moved = False
         stamps = await asyncio.gather(*(self._scrape_one(t) for t in targets))
         self._rounds += 1
         self._round_end = max(stamps, default=time.time())
         self._expire(time.time() - self.retention)
+        if self._moved:
+            self._news.set()
 
     def instant(self) -> float:
         return self._round_end or time.time()
@@ -211,6 +233,8 @@ class EmbeddedSource:
         previous = self._previous.get(target.url)
         self._previous[target.url] = stamp
         series = self._series
+        quiet = stamp - self.quiet_s
+        moved = False
         for metric, raw, labels, value in self._parser.samples(response.text):
             key = (target.url, metric, raw)
             s = series.get(key)
@@ -218,7 +242,16 @@ class EmbeddedSource:
                 s = series[key] = Series(metric, labels, deque())
                 if previous is not None:
                     s.points.append((previous, 0.0))  # absent from the previous answer: not counted yet
+                    if metric == REQUESTS:
+                        moved = True
+                        s.moved = stamp
+            elif value != s.points[-1][1] and metric == REQUESTS:
+                if s.moved < quiet:
+                    moved = True
+                s.moved = stamp
             s.points.append((stamp, value))
+        if moved:
+            self._moved = True
         return stamp
 
     def _expire(self, oldest: float) -> None:
@@ -248,6 +281,11 @@ class EmbeddedSource:
     async def quantiles(self, query: QuantileQuery, window_s: int, at: float) -> list[Sample]:
         self._check()
         return evaluate_quantile(query, self.series(), window_s, at)
+
+    async def news(self) -> None:
+        """Return after a scrape round that brought news (at once if one came since the last call)."""
+        await self._news.wait()
+        self._news.clear()
 
     async def explain_empty(self, namespace: str, window_s: int) -> str:
         if self._rounds < 2 and not self._discovery_error:

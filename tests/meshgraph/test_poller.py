@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 
 import pytest
 
 from meshgraph.live import publish_graph, redis_client
 from meshgraph.pipeline import open_graph
-from meshgraph.poller import LOCK_PREFIX, PollerManager, Watchers
+from meshgraph.poller import LOCK_PREFIX, PollerManager, Watchers, refresh_schedule
 from tests.meshgraph.lab import connect, disconnect, eventually
 
 
@@ -102,3 +103,33 @@ async def test_one_poller_per_namespace_across_processes():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
         await Watchers(redis).drop(ns, "browser-1")
+
+
+@pytest.mark.asyncio
+async def test_news_refreshes_at_once_and_restarts_the_period():
+    refreshed: list[float] = []
+    news = asyncio.Event()
+
+    async def refresh() -> None:
+        refreshed.append(time.monotonic())
+
+    async def wait_news() -> None:
+        await news.wait()
+        news.clear()
+
+    task = asyncio.create_task(refresh_schedule(refresh, 0.5, wait_news))
+    try:
+        await eventually(lambda: len(refreshed) >= 3, 5, "refreshes every period without news")
+        assert all(b - a > 0.3 for a, b in zip(refreshed, refreshed[1:], strict=False))  # no early ones
+        slow = asyncio.create_task(refresh_schedule(refresh, 3600.0, wait_news))  # a period of an hour
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        task = slow
+        await eventually(lambda: len(refreshed) >= 4, 5, "the first refresh")
+        news.set()
+        await eventually(lambda: len(refreshed) >= 5, 5, "a refresh for the news, long before the period")
+        news.set()
+        await eventually(lambda: len(refreshed) >= 6, 5, "and for the next news")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 
@@ -166,3 +167,67 @@ def test_prometheus_vectors_are_decoded_without_nan_values():
         {"metric": {}, "value": [1, "+Inf"]},
     ]}}  # fmt: skip
     assert [(s.labels, s.value) for s in vector_samples(answer)] == [({"a": "1"}, 0.5), ({}, float("inf"))]
+
+
+async def has_news(source: EmbeddedSource) -> bool:
+    try:
+        await asyncio.wait_for(source.news(), 0.2)
+    except TimeoutError:
+        return False
+    return True
+
+
+@pytest.mark.asyncio
+async def test_embedded_source_has_news_when_a_rate_starts_not_while_traffic_is_steady(serve):
+    rounds = [
+        {"200": 100},  # first scrape: nothing known to have changed
+        {"200": 150},  # the 200 rate becomes positive
+        {"200": 200},  # steady
+        {"200": 250, "500": 1},  # a new response code: the first failure of a fault
+        {"200": 300, "500": 1},  # steady, the failure still in the window
+        {"200": 350, "500": 2},  # another failure within the window: not news
+    ]
+    answers = iter(rounds)
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.Response(text=exposition(next(answers)))
+
+    base = await serve({"/stats/prometheus": stats})
+
+    async def listed() -> list[Target]:
+        return [Target("lab", "kvstore-0", f"{base}/stats/prometheus")]
+
+    source = EmbeddedSource(listed, quiet_s=60)
+    news = []
+    for _ in rounds:
+        await source.scrape()
+        news.append(await has_news(source))
+    await source.aclose()
+    assert news == [False, True, False, True, False, False]
+
+
+@pytest.mark.asyncio
+async def test_a_series_quiet_for_longer_than_the_window_is_news_when_it_moves(serve):
+    answers = iter([{"200": 100, "500": 1}, {"200": 150, "500": 1}, {"200": 200, "500": 2}])
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.Response(text=exposition(next(answers)))
+
+    base = await serve({"/stats/prometheus": stats})
+
+    async def listed() -> list[Target]:
+        return [Target("lab", "kvstore-0", f"{base}/stats/prometheus")]
+
+    # quiet_s=0: every change comes after a quiet time as long, so every moving round is news.
+    source = EmbeddedSource(listed, quiet_s=0)
+    news = []
+    for _ in range(3):
+        await source.scrape()
+        news.append(await has_news(source))
+    await source.aclose()
+    assert news == [False, True, True]
+    # Of a source with no scrape (Prometheus), news never comes.
+    prometheus = PrometheusSource("http://127.0.0.1:9")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(prometheus.news(), 0.2)
+    await prometheus.aclose()
