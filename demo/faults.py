@@ -23,7 +23,7 @@ from django.utils import timezone
 from classroom.models import Membership, StudentNamespace
 from classroom.namespaces import CLASS_LABEL
 from classroom.naming import label_value
-from demo import events
+from demo import events, namespaces
 from demo.faultspec import FAULT_LABEL, FaultSpec, routes_host, virtual_service
 from demo.models import DemoNamespace, Fault, FaultTarget
 from labsteps import pipeline
@@ -126,12 +126,13 @@ def _mark(target: FaultTarget, state: str, error: str = "", **fields: Any) -> No
 
 # ---- applying ----------------------------------------------------------------------------------------------
 def _check_namespace(cluster: Cluster, fault: Fault, target: FaultTarget) -> str:
-    """Why the namespace must not get the fault ("" when it may)."""
+    """Why the namespace must not get the fault ("" when it may). The demo namespace is created if missing."""
+    if target.is_demo:
+        namespaces.ensure(fault.demo)
+        return ""
     namespace = cluster.get("Namespace", None, target.namespace)
     if namespace is None:
         return "the namespace does not exist in the cluster"
-    if target.is_demo:
-        return ""
     label = ((namespace.get("metadata") or {}).get("labels") or {}).get(CLASS_LABEL)
     if label != label_value(fault.demo.classroom.slug):
         return f"the namespace is not labelled as one of class {fault.demo.classroom.slug}; it was not touched"
