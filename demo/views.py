@@ -32,6 +32,7 @@ from demo.access import taught_class
 from demo.faultspec import TARGETS, FaultInvalid, parse
 from demo.models import DemoNamespace, Fault
 from demo.namespaces import demo_for
+from labsteps.steps import all_steps
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,22 @@ def projector(request: HttpRequest, slug: str) -> HttpResponse:
         },
         "state": current,
     }
-    context = {"demo": demo, "classroom": classroom, "state": current, "targets": TARGETS, "config": config}
+    # The traffic chart's options (static/js/traffic-chart.js): read-only, on the demo's run; before there
+    # is one, it finds the instructor's running run itself and demo.js points it at the demo's later.
+    chart: dict[str, Any] = {"wsPath": "/ws/traffic/{run}/", "controls": False, "follow": True}
+    chart["steps"] = {step.id: step.title for step in all_steps()}
+    if current["run"]:
+        chart["runId"] = current["run"]["id"]
+    else:
+        chart["runsUrl"] = reverse("traffic:runs")
+    context = {
+        "demo": demo,
+        "classroom": classroom,
+        "state": current,
+        "targets": TARGETS,
+        "config": config,
+        "chart": chart,
+    }
     return render(request, "demo/projector.html", context)
 
 

@@ -3,7 +3,8 @@
  * One LiveSocket on /ws/demo/<class>/ brings the demo's state (hello), the prepare's progress ("demo")
  * and the fault's state per namespace ("demo.fault"). A second one follows the demo's traffic run on
  * /ws/traffic/<run>/ and shows requests/s, the 5xx share of the last 5 s and p95 latency, big enough
- * for a projector. The graph panel (meshgraph.js) runs on its own. Actions are POSTs with the CSRF token.
+ * for a projector; the traffic chart (traffic-chart.js) is pointed at the same run. The graph panel
+ * (meshgraph.js) runs on its own. Actions are POSTs with the CSRF token.
  */
 (function () {
   "use strict";
@@ -109,16 +110,15 @@
       if (!window.confirm(`Inject this fault into every student namespace of the class (${count}) as well?`)) return;
       body.confirm = true;
     }
+    // The new state comes over the websocket, in order; the answer may arrive after newer events.
     const answer = await post(config.urls.faults, body);
     showProblems(answer.ok ? null : answer.data.problems || { error: answer.data.error });
-    if (answer.ok) showFault(answer.data.fault);
   }
 
   async function revert() {
     if (!currentFault) return;
     const answer = await post(`${config.urls.faults}${currentFault.id}/revert/`);
     showProblems(answer.ok ? null : { error: answer.data.error });
-    if (answer.ok) showFault(answer.data.fault);
   }
 
   // ---- traffic ------------------------------------------------------------------------------------
@@ -173,13 +173,10 @@
     runId = id;
     windows = [];
     drawTraffic();
-    if (trafficSocket) {
-      // LiveSocket has no stop(): forget the socket first, so its close does not schedule a reconnect.
-      const old = trafficSocket.socket;
-      trafficSocket.socket = null;
-      clearTimeout(trafficSocket.timer);
-      if (old) old.close();
-    }
+    if (trafficSocket) trafficSocket.stop();
+    trafficSocket = null;
+    const chart = document.getElementById("demo-chart");
+    if (id && chart && chart.trafficPanel) chart.trafficPanel.watch(id);
     lastSeq = 0;
     $("demo-traffic").dataset.run = id || "";
     $("demo-run").textContent = id ? `run ${id}` : "";
@@ -221,8 +218,7 @@
   $("prepare").addEventListener("click", async () => {
     $("prepare").disabled = true;
     const answer = await post(config.urls.prepare);
-    if (answer.ok) showDemo(answer.data.demo);
-    else {
+    if (!answer.ok) {
       $("prepare-status").textContent = answer.data.error;
       $("prepare").disabled = false;
     }

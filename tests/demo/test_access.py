@@ -57,7 +57,7 @@ def test_the_instructor_sees_the_projector_with_both_panels(people) -> None:
     demo = DemoNamespace.objects.get(instructor=people.instructor)
     assert demo.name.startswith("mcd-") and demo.state == DemoNamespace.State.EMPTY
     assert f'data-ws-path="/ws/graph/{demo.name}/"' in html  # the graph panel
-    assert 'id="demo-traffic"' in html and 'id="fault-form"' in html
+    assert 'id="demo-traffic"' in html and 'id="fault-form"' in html and 'id="demo-chart"' in html
     state = client.get(f"/demo/{people.slug}/state.json").json()
     assert state["demo"]["namespace"] == demo.name and state["students"] == 1 and state["fault"] is None
 
