@@ -153,7 +153,7 @@ def _portable(vs: dict) -> dict:
 def _apply_one(cluster: Cluster, fault: Fault, spec: FaultSpec, target: FaultTarget) -> None:
     refusal = _check_namespace(cluster, fault, target)
     if refusal:
-        _mark(target, TargetState.FAILED, refusal)
+        _mark(target, TargetState.SKIPPED, refusal)
         return
     manifest = yaml.safe_dump(virtual_service(spec, fault.pk), sort_keys=False)
     objects = pipeline.validate(manifest, target.namespace)  # the lab's own checks, before anything changes
@@ -202,7 +202,7 @@ def apply(fault_id: int, task_id: str) -> None:
         return
     targets = list(fault.targets.all())
     applied = [t for t in targets if t.state == TargetState.APPLIED]
-    failed = [t for t in targets if t.state == TargetState.FAILED]
+    failed = [t for t in targets if t.state in (TargetState.FAILED, TargetState.SKIPPED)]
     if applied:
         message = f"Active: {spec.summary()} in {len(applied)} namespace(s)."
         if failed:
@@ -236,7 +236,7 @@ def revert(fault_id: int, task_id: str) -> None:
         return
     try:
         with Cluster() as cluster:
-            for target in fault.targets.exclude(state=TargetState.REVERTED):
+            for target in fault.targets.exclude(state__in=(TargetState.REVERTED, TargetState.SKIPPED)):
                 try:
                     _revert_one(cluster, fault, target)
                 except ClusterError as exc:

@@ -80,6 +80,7 @@ class FaultTarget(models.Model):
     class State(models.TextChoices):
         PENDING = "pending"
         APPLIED = "applied"
+        SKIPPED = "skipped"  # refused before anything was done there (not this class's namespace, say)
         FAILED = "failed"
         REVERTED = "reverted"
         REVERT_FAILED = "revert_failed"
