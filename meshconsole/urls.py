@@ -18,5 +18,6 @@ urlpatterns = [
     path("lab/", include("labsteps.urls")),
     path("traffic/", include("traffic.urls")),
     path("graph/", include("meshgraph.urls")),
+    path("demo/", include("demo.urls")),
     path("admin/", admin.site.urls),
 ]
