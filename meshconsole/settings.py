@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "labsteps",
     "traffic",
     "meshgraph",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
