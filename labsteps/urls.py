@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("api/attempts/<int:attempt_id>", views.attempt_detail, name="attempt"),
     path("api/progress", views.progress, name="progress"),
+    path("api/traffic-target", views.traffic_target, name="traffic-target"),
     path("<slug:step_id>/", views.step, name="step"),
     path("<slug:step_id>/apply", views.apply, name="apply"),
     path("<slug:step_id>/check", views.check, name="check"),

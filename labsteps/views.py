@@ -14,7 +14,8 @@ Template context (templates/labsteps/):
   `hints_total`, `hints_released`, and `lab_config` (everything the page script needs, for
   `{{ lab_config|json_script:"lab-config" }}`: step, namespace, urls {apply, check, reset, solution,
   hint (with 0 for the hint number), attempt (with 0 for the id), progress, ws}, hintsTotal,
-  hintsReleased, attempt).
+  hintsReleased, attempt), `traffic_panel` (the live traffic panel's options, see
+  static/js/traffic-chart.js) and `graph_step` (the mesh graph is shown beside it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from django.views.decorators.http import require_GET
 
 from classroom.models import StudentNamespace
 from labsteps import attempts, pipeline
+from labsteps.addresses import AddressError, base_url
+from labsteps.cluster import Cluster, ClusterError
 from labsteps.markdown import render_markdown
 from labsteps.models import Attempt, Progress
 from labsteps.steps import all_steps, context, get_step, manifests_text, neighbours
@@ -47,6 +50,8 @@ NO_NAMESPACE = (
     "Ask your instructor to add you to a class as a student."
 )
 WS_PATH = "/ws/lab/"
+# Steps whose page shows the mesh graph beside the traffic panel (issue 6).
+GRAPH_STEPS = frozenset({"observability", "request-routing", "fault-injection", "security"})
 
 View = Callable[..., HttpResponse]
 
@@ -140,6 +145,25 @@ def _urls(step_id: str) -> dict[str, str]:
     }
 
 
+# Where the traffic panel sends the lab's default streams: through the gateway once the lab has one
+# (step 4 removes the Service's external address), before that to the SplitDim Service itself.
+TRAFFIC_VIA = ("gateway/splitdim", "service/splitdim")
+NO_APP = "Your app has no external address yet, so there is nothing to send traffic to. Deploy SplitDim (step 2) first."
+
+
+def traffic_panel(step_id: str) -> dict[str, Any]:
+    """Options of the step page's traffic panel (templates/traffic/panel.html, static/js/traffic-chart.js)."""
+    return {
+        "runsUrl": reverse("traffic:runs"),
+        "wsPath": "/ws/traffic/{run}/",
+        "targetUrl": reverse("labsteps:traffic-target"),
+        "controls": True,
+        "follow": True,
+        "steps": {s.id: s.title for s in all_steps()},
+        "step": step_id,
+    }
+
+
 @lab_page
 def step(request: HttpRequest, namespace: StudentNamespace, step_id: str) -> HttpResponse:
     current = get_step(step_id)
@@ -177,6 +201,8 @@ def step(request: HttpRequest, namespace: StudentNamespace, step_id: str) -> Htt
             "hints_total": len(current.hints),
             "hints_released": released,
             "lab_config": lab_config,
+            "traffic_panel": traffic_panel(step_id),
+            "graph_step": step_id in GRAPH_STEPS,
         },
     )
 
@@ -299,3 +325,26 @@ def progress(request: HttpRequest, namespace: StudentNamespace) -> HttpResponse:
     attempts.sweep(request.user)
     mine = attempts.progress_by_step(request.user)
     return JsonResponse({"steps": [attempts.progress_json(step.id, mine.get(step.id)) for step in all_steps()]})
+
+
+@lab_api("GET")
+def traffic_target(request: HttpRequest, namespace: StudentNamespace) -> HttpResponse:
+    """The student's app as the traffic panel should reach it: {target, via, streams} or 409 with why not.
+
+    The panel posts these to the traffic API (POST /traffic/runs/), which checks again that the target
+    is an address of a Service in the student's namespace."""
+    from traffic.specs import lab_streams
+
+    reasons = []
+    try:
+        with Cluster() as cluster:
+            for via in TRAFFIC_VIA:
+                try:
+                    target = base_url(cluster, namespace.name, via)
+                except AddressError as exc:
+                    reasons.append(str(exc))
+                    continue
+                return JsonResponse({"target": target, "via": via, "streams": lab_streams()})
+    except ClusterError as exc:
+        return json_error(503, f"The cluster cannot be reached to find your app: {exc}")
+    return json_error(409, NO_APP, reasons=reasons)

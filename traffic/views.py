@@ -10,16 +10,18 @@
 
 A run targets the user's own lab namespace (their StudentNamespace); users without one get 403. Errors
 are {"error": message}: 400 invalid input, 403 target refused, 404 no such run (or another user's),
-429 over the rate caps.
+429 over the rate caps, 503 when the traffic service's Redis cannot be reached.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from classroom.models import StudentNamespace
@@ -27,6 +29,8 @@ from traffic import control
 from traffic.specs import TrafficError
 
 View = Callable[..., HttpResponse]
+log = logging.getLogger(__name__)
+UNREACHABLE = "The traffic service cannot be reached right now (its Redis does not answer); try again in a moment."
 MAX_BODY = 1024 * 1024
 
 STATUS = {
@@ -64,6 +68,9 @@ def api(*methods: str) -> Callable[[View], View]:
                 return view(request, body, *args, **kwargs)
             except TrafficError as exc:
                 return _error(STATUS.get(type(exc), 400), exc.message)
+            except redis.RedisError:
+                log.warning("traffic API: Redis unreachable", exc_info=True)
+                return _error(503, UNREACHABLE)
 
         return wrapper
 

@@ -591,6 +591,8 @@
   const socket = new NS.LiveSocket(config ? config.urls.ws : root.dataset.wsPath, {
     indicator: $("#connection"),
     onMessage(message) {
+      // Other parts of the page (the traffic panel's markers) take the same events from here.
+      document.dispatchEvent(new CustomEvent("meshconsole:event", { detail: message }));
       if (message.type === "progress") showStepState(message.step, message.state, message.updated);
       else if (message.type === "attempt" && stepPage) stepPage.accept(message.attempt);
     },

@@ -6,7 +6,8 @@
  * whether updates are live; its data-state is connecting | live | reconnecting | offline.
  *
  * Public interface: new MeshConsole.LiveSocket(path, {onMessage, onOpen, onClose, indicator}).start(),
- * isOpen(). onOpen(reconnected) runs on every successful connection, onClose() on every loss.
+ * isOpen(), stop() (closes for good: a page that switches streams). onOpen(reconnected) runs on every
+ * successful connection, onClose() on every loss (it may change `url` for the next attempt).
  */
 (function () {
   "use strict";
@@ -28,16 +29,31 @@
       this.timer = null;
       this.countdown = null;
       this.socket = null;
+      this.stopped = false;
+      this.onRetry = () => this.connectNow();
+      this.onVisible = () => {
+        if (!document.hidden && !this.isOpen()) this.connectNow();
+      };
     }
 
     start() {
-      this.indicator?.querySelector("button")?.addEventListener("click", () => this.connectNow());
-      window.addEventListener("online", () => this.connectNow());
-      document.addEventListener("visibilitychange", () => {
-        if (!document.hidden && !this.isOpen()) this.connectNow();
-      });
+      this.indicator?.querySelector("button")?.addEventListener("click", this.onRetry);
+      window.addEventListener("online", this.onRetry);
+      document.addEventListener("visibilitychange", this.onVisible);
       this.connect();
       return this;
+    }
+
+    stop() {
+      this.stopped = true;
+      clearTimeout(this.timer);
+      clearInterval(this.countdown);
+      this.indicator?.querySelector("button")?.removeEventListener("click", this.onRetry);
+      window.removeEventListener("online", this.onRetry);
+      document.removeEventListener("visibilitychange", this.onVisible);
+      const socket = this.socket;
+      this.socket = null;
+      socket?.close();
     }
 
     isOpen() {
@@ -45,11 +61,12 @@
     }
 
     connectNow() {
-      if (this.isOpen() || this.socket?.readyState === WebSocket.CONNECTING) return;
+      if (this.stopped || this.isOpen() || this.socket?.readyState === WebSocket.CONNECTING) return;
       this.connect();
     }
 
     connect() {
+      if (this.stopped) return;
       clearTimeout(this.timer);
       clearInterval(this.countdown);
       this.show(this.connections ? "reconnecting" : "connecting", this.connections ? "Reconnecting…" : "Connecting…");

@@ -52,8 +52,9 @@ AUTHZ = {
     "hint": ("GET", "own"),
     "attempt": ("GET", 404),
     "progress": ("GET", "own"),
+    "traffic-target": ("GET", "own"),
 }
-JSON_NAMES = {"apply", "check", "reset", "solution", "hint", "attempt", "progress"}
+JSON_NAMES = {"apply", "check", "reset", "solution", "hint", "attempt", "progress", "traffic-target"}
 
 
 def test_the_authz_table_covers_every_url_of_the_app() -> None:
@@ -102,7 +103,8 @@ def test_another_student_never_reaches_the_owners_namespace_or_attempts(name: st
     if expected == 404:
         assert response.status_code == 404 and "owner's secret message" not in body
         return
-    assert response.status_code in (200, 202), body
+    # The traffic panel's target: the other student's own app (no cluster here: 503 saying so).
+    assert response.status_code in ((503,) if name == "traffic-target" else (200, 202)), body
     assert owner_ns not in body and "owner's secret message" not in body
     if method == "POST":  # acting always means acting on one's own namespace
         created = Attempt.objects.get(pk=response.json()["attempt"])
@@ -260,3 +262,26 @@ def test_step_page_has_the_text_the_editor_and_the_page_config(make_student) -> 
     assert client.get(reverse("labsteps:step", args=["nope"])).status_code == 404
     index = client.get(reverse("labsteps:index"))
     assert index.status_code == 200 and [s["id"] for s in index.context["steps"]][1] == STEP
+
+
+def test_the_traffic_target_says_plainly_when_the_cluster_is_unreachable(make_student) -> None:
+    response = logged_in(make_student()).get(reverse("labsteps:traffic-target"))
+    assert response.status_code == 503
+    assert response.json()["error"].startswith("The cluster cannot be reached to find your app")
+
+
+def test_the_traffic_target_says_plainly_when_the_app_is_not_deployed(on_sandbox, make_student) -> None:
+    response = logged_in(make_student()).get(reverse("labsteps:traffic-target"))
+    assert response.status_code == 409
+    data = response.json()
+    assert data["error"].startswith("Your app has no external address yet")
+    assert any("does not exist" in reason for reason in data["reasons"]), data
+
+
+def test_the_step_page_holds_the_traffic_panel_and_the_graph_only_on_graph_steps(make_student) -> None:
+    client = logged_in(make_student())
+    page = client.get(reverse("labsteps:step", args=["fault-injection"])).content.decode()
+    assert 'id="traffic"' in page and "data-traffic-panel" in page and "vendor/plotly/plotly.min.js" in page
+    assert '<div class="observe with-graph">' in page and "data-meshgraph" in page
+    page = client.get(reverse("labsteps:step", args=[STEP])).content.decode()
+    assert 'id="traffic"' in page and '<div class="observe">' in page and "data-meshgraph" not in page

@@ -4,6 +4,7 @@ against the sandbox cluster (a target must be a Service address of the student's
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -146,3 +147,18 @@ def test_runs_through_the_api_target_only_the_students_services(ann, sandbox, se
         for namespace in addresses:
             core.delete_namespace(namespace)
         api.close()
+
+
+def test_an_unreachable_redis_is_a_plain_503_not_a_500(ann, settings) -> None:
+    client, token = api_client(ann)
+    working = settings.REDIS_URL
+    with socket.socket() as sock:  # a bound port that never listens: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        settings.REDIS_URL = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+        try:
+            listed = client.get("/traffic/runs/")
+            stopped = post(client, "/traffic/stop-all/", {}, token)
+        finally:
+            settings.REDIS_URL = working  # the fixtures' clean-up uses Redis
+    for response in (listed, stopped):
+        assert response.status_code == 503 and "cannot be reached" in response.json()["error"]
