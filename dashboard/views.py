@@ -126,12 +126,15 @@ def student_page(request: HttpRequest, classroom: Classroom, user_id: int) -> Ht
         items.append({"attempt": attempt, "diff": changes})
     table = matrix.build_for([student])
     runs = control.runs(student.pk)
+    # The reusable traffic panel (templates/traffic/panel.html), read-only on the student's latest run.
     traffic = {
         "runsUrl": reverse("dashboard:student-runs", args=[classroom.slug, student.pk]),
-        "wsUrl": "/ws/traffic/{run}/",
+        "wsPath": "/ws/traffic/{run}/",
         "controls": False,
-        "runId": runs[0]["id"] if runs else None,
+        "steps": {step["id"]: step["title"] for step in table.steps},
     }
+    if runs:
+        traffic["runId"] = runs[0]["id"]
     return render(
         request,
         "dashboard/student.html",
