@@ -55,6 +55,10 @@ class Cell:
     def label(self) -> str:
         return STATE_LABELS[self.state]
 
+    @property
+    def last_iso(self) -> str:
+        return self.last.isoformat() if self.last else ""
+
     def as_json(self) -> dict[str, Any]:
         return {
             "step": self.step,

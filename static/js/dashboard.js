@@ -250,6 +250,7 @@
     },
   }).start();
 
+  tbody.querySelectorAll("td.cell").forEach(render); // times in the viewer's clock
   refresh();
   setInterval(updateStuck, 1000);
   table.dataset.ready = "true";
