@@ -126,6 +126,16 @@ def test_the_matrix_follows_two_students_live_and_highlights_the_stuck(browser, 
         states = {(str(s["id"]), c["step"]): c["state"] for s in snapshot["students"] for c in s["cells"]}
         assert states[(first, "preliminaries")] == "verified"
         assert states[(second, "deploy-splitdim")] == "failed"
+
+        # The drill-down of the failing student: their attempt, the problem, the graph and traffic panels.
+        teacher_page.click(f"#matrix tr[data-student='{second}'] th a")
+        teacher_page.wait_for_url(f"{url}/teach/{slug}/students/{second}/")
+        attempt = teacher_page.locator("#attempts li.attempt").first
+        expect(attempt).to_have_attribute("data-status", "failed")
+        expect(attempt.locator(".diff")).to_contain_text("splitdim-config: broken")
+        expect(teacher_page.locator("[data-meshgraph]")).to_be_visible()
+        expect(teacher_page.locator("[data-traffic-panel]")).to_be_visible()
+        expect(teacher_page.locator("[data-traffic-panel] [data-action='start']")).to_be_hidden()
         assert not teacher_errors and not any(errors for _, errors in pages)
     finally:
         for context in contexts:
