@@ -104,6 +104,13 @@ def test_the_class_instructor_gets_every_page(world) -> None:
         url = url_for(namespace, pattern, world.a, world.students_a[0].pk)
         response = client.get(url)
         assert response.status_code in (200, 405), f"GET {url}: {response.status_code}"
+    for namespace, pattern in instructor_only_routes():
+        url = url_for(namespace, pattern, world.a, 0)
+        response = client.get(url)
+        assert response.status_code in (200, 405), f"GET {url}: {response.status_code}"
+        if response.status_code == 200:
+            html = response.content.decode()
+            assert world.a.name in html and world.b.name not in html, url  # only their own classes
     # A student of another class is not reachable through class A's URLs.
     outsider = world.students_b[0].pk
     assert client.get(reverse("dashboard:student", args=[world.a.slug, outsider])).status_code == 404
