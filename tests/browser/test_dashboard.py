@@ -132,10 +132,12 @@ def test_the_matrix_follows_two_students_live_and_highlights_the_stuck(browser, 
         teacher_page.wait_for_url(f"{url}/teach/{slug}/students/{second}/")
         attempt = teacher_page.locator("#attempts li.attempt").first
         expect(attempt).to_have_attribute("data-status", "failed")
+        attempt.locator(".diff-box summary").click()  # a long diff starts folded
         expect(attempt.locator(".diff")).to_contain_text("splitdim-config: broken")
         expect(teacher_page.locator("[data-meshgraph]")).to_be_visible()
         expect(teacher_page.locator("[data-traffic-panel]")).to_be_visible()
         expect(teacher_page.locator("[data-traffic-panel] [data-action='start']")).to_be_hidden()
+        expect(teacher_page.locator("[data-traffic-panel] [data-action='stop']")).to_be_hidden()
         assert not teacher_errors and not any(errors for _, errors in pages)
     finally:
         for context in contexts:
