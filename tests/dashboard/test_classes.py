@@ -163,3 +163,10 @@ def test_a_bad_join_creates_nothing(world, code, username, password, message) ->
     assert response.status_code == 400
     assert message in response.content.decode()
     assert (User.objects.count(), Membership.objects.count()) == (users, members)
+
+
+def test_joining_needs_the_csrf_token(world) -> None:
+    client = Client(enforce_csrf_checks=True)
+    data = {"code": world.a.join_code, "username": "forged", "password": "a-good-pass-99"}
+    assert client.post(reverse("join"), data).status_code == 403
+    assert not User.objects.filter(username="forged").exists()
