@@ -66,3 +66,30 @@ def ensure_namespace(name: str, labels: Mapping[str, str]) -> bool:
         except urllib3.exceptions.HTTPError as exc:
             raise ClusterError(f"cannot reach the cluster at {api.configuration.host}: {exc}") from exc
     return status == 201
+
+
+def delete_namespace(name: str) -> bool:
+    """Ask the cluster to delete namespace `name` (and so everything in it); False when it did not exist."""
+    with api_client() as api:
+        try:
+            client.CoreV1Api(api).delete_namespace(name, _request_timeout=settings.KUBERNETES_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise ClusterError(f"the cluster refused to delete namespace {name}: {exc.status} {exc.reason}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise ClusterError(f"cannot reach the cluster at {api.configuration.host}: {exc}") from exc
+    return True
+
+
+def namespace_exists(name: str) -> bool:
+    with api_client() as api:
+        try:
+            client.CoreV1Api(api).read_namespace(name, _request_timeout=settings.KUBERNETES_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise ClusterError(f"the cluster refused to read namespace {name}: {exc.status} {exc.reason}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise ClusterError(f"cannot reach the cluster at {api.configuration.host}: {exc}") from exc
+    return True

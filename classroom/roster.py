@@ -8,6 +8,7 @@ memberships and roles are only written when they differ from what is stored.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,29 +54,43 @@ def parse_option(value: str, role: str, index: int) -> tuple[RosterEntry | None,
 
 def read_csv(path: Path) -> tuple[list[RosterEntry], list[str]]:
     """Entries and problems of a CSV file with the header `username,password,role` (any order)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: spreadsheets add a BOM
+            return read_csv_lines(handle, str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [f"{path}: cannot read: {exc}"]
+
+
+def read_csv_text(text: str, source: str) -> tuple[list[RosterEntry], list[str]]:
+    """Like `read_csv`, for CSV text (an upload) named `source` in the messages."""
+    return read_csv_lines(io.StringIO(text.removeprefix("\ufeff"), newline=""), source)
+
+
+def read_csv_lines(lines: Iterable[str], source: str) -> tuple[list[RosterEntry], list[str]]:
     entries: list[RosterEntry] = []
     problems: list[str] = []
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: spreadsheets add a BOM
-            reader = csv.reader(handle, skipinitialspace=True)
-            header = [column.strip().lower() for column in next(reader, [])]
-            if sorted(header) != sorted(CSV_COLUMNS):
-                return [], [f"{path} line 1: header must be {','.join(CSV_COLUMNS)}, got {','.join(header)!r}"]
-            for row in reader:
-                origin = f"{path} line {reader.line_num}"
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) != len(CSV_COLUMNS):
-                    problems.append(f"{origin}: expected {len(CSV_COLUMNS)} fields, got {len(row)}")
-                    continue
-                record = dict(zip(header, row, strict=True))
-                role = record["role"].strip().lower()
-                if role not in ROLES:
-                    problems.append(f"{origin}: role must be one of {', '.join(ROLES)}, got {record['role']!r}")
-                    continue
-                entries.append(RosterEntry(record["username"].strip(), record["password"], role, origin))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        problems.append(f"{path}: cannot read: {exc}")
+        reader = csv.reader(lines, skipinitialspace=True)
+        header = [column.strip().lower() for column in next(reader, [])]
+        if sorted(header) != sorted(CSV_COLUMNS):
+            missing = [column for column in CSV_COLUMNS if column not in header]
+            detail = f" (missing: {', '.join(missing)})" if missing else ""
+            return [], [f"{source} line 1: header must be {','.join(CSV_COLUMNS)}, got {','.join(header)!r}{detail}"]
+        for row in reader:
+            origin = f"{source} line {reader.line_num}"
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(CSV_COLUMNS):
+                problems.append(f"{origin}: expected {len(CSV_COLUMNS)} fields, got {len(row)}")
+                continue
+            record = dict(zip(header, row, strict=True))
+            role = record["role"].strip().lower()
+            if role not in ROLES:
+                problems.append(f"{origin}: role must be one of {', '.join(ROLES)}, got {record['role']!r}")
+                continue
+            entries.append(RosterEntry(record["username"].strip(), record["password"], role, origin))
+    except csv.Error as exc:
+        problems.append(f"{source}: cannot read: {exc}")
     return entries, problems
 
 

@@ -98,7 +98,14 @@ def announce(attempt: Attempt) -> None:
 
 def announce_progress(progress: Progress) -> None:
     payload = progress_json(progress.step_id, progress)
-    publish(Event("progress", progress.user_id, _class_slugs(progress.user_id), payload))
+    # The dashboard's cell also shows the attempt count and whether the latest attempt failed.
+    last = progress.last_attempt
+    staff = {
+        "attempts": progress.attempts,
+        "attempt": last.id if last else None,
+        "last_status": last.status if last else None,
+    }
+    publish(Event("progress", progress.user_id, _class_slugs(progress.user_id), payload, staff))
 
 
 def set_progress(

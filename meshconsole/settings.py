@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "traffic",
     "meshgraph",
     "demo",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

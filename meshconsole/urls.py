@@ -14,10 +14,12 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("join/", classroom_views.join, name="join"),
     path("classroom/", include("classroom.urls")),
     path("lab/", include("labsteps.urls")),
     path("traffic/", include("traffic.urls")),
     path("graph/", include("meshgraph.urls")),
     path("demo/", include("demo.urls")),
+    path("teach/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -645,7 +645,10 @@
         showlegend: true,
         legend: { orientation: "h", y: -0.12, font: { size: 11 } },
         hovermode: "x unified",
-        xaxis: { type: "date", range: [t0, Math.max(t1 + 1000, ...markers.map((m) => m.time + 1000))] },
+        xaxis: {
+          type: "date", anchor: "y2", tickformat: "%H:%M:%S", hoverformat: "%H:%M:%S",
+          range: [t0, Math.max(t1 + 1000, ...markers.map((m) => m.time + 1000))],
+        },
         yaxis: { title: { text: "req/s" }, domain: [0.45, 1], rangemode: "tozero", fixedrange: true },
         yaxis2: { title: { text: "ms" }, domain: [0, 0.36], rangemode: "tozero", fixedrange: true },
         yaxis3: {
