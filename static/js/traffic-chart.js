@@ -29,8 +29,8 @@
  * timeline ("Apply: <step title>"), {type: "traffic.run", run: {...}} tells of started/stopped runs.
  * Methods: panel.watch(run | runId), panel.addMarker({id, time (ms), label, status}), panel.destroy().
  *
- * Plotly figure (the element with data-role="chart"; tests read its .data and .layout): bars of
- * requests/s stacked by status class (2xx, 3xx, 4xx, 5xx, errors = connection errors and timeouts);
+ * Plotly figure (the element with data-role="chart"; tests read its .data and .layout): steps of
+ * requests/s per 1 s window, stacked areas by status class (2xx, 3xx, 4xx, 5xx, errors = connection errors and timeouts);
  * below them latency p50 / p95 / p99 (ms, percentiles of the merged histograms of the shown streams,
  * never averages of percentiles) and failed % (4xx + 5xx + errors, right axis). Windows are 1 s; a
  * missing sequence number leaves a gap, shaded and counted. Markers are layout shapes + annotations.
@@ -522,72 +522,88 @@
       });
     }
 
-    /* Per window: requests/s by class, latency percentiles and failed % over the shown streams. */
-    series() {
-      const x = [];
-      const width = [];
-      const byClass = Object.fromEntries(CLASSES.map((c) => [c.key, []]));
-      const lat = PERCENTILES.map(() => []);
-      const failed = [];
-      const gapsAt = this.gaps.map((g) => g.t1 * 1000);
-      let g = 0;
-      for (const point of this.points) {
-        // A gap before this point: a null breaks the lines there.
-        while (g < gapsAt.length && gapsAt[g] <= point.t0) {
-          x.push(gapsAt[g] - 1);
-          width.push(0);
-          for (const c of CLASSES) byClass[c.key].push(null);
-          lat.forEach((l) => l.push(null));
-          failed.push(null);
-          g += 1;
-        }
-        const seconds = Math.max((point.t1 - point.t0) / 1000, 0.001);
-        const counts = Object.fromEntries(CLASSES.map((c) => [c.key, 0]));
-        const hists = [];
-        for (const [name, w] of Object.entries(point.streams)) {
-          if (this.hidden.has(name)) continue;
-          for (const [code, n] of Object.entries(w.codes || {})) counts[statusClass(code)] += n;
-          hists.push(w.hist ? w.hist.latency : null);
-        }
-        const total = Object.values(counts).reduce((a, b) => a + b, 0);
-        x.push((point.t0 + point.t1) / 2);
-        width.push((point.t1 - point.t0) * 0.9);
-        for (const c of CLASSES) byClass[c.key].push(counts[c.key] / seconds);
-        const values = percentiles(hists, PERCENTILES.map((p) => p.p));
-        values.forEach((v, i) => lat[i].push(v));
-        failed.push(total ? (100 * (counts["4xx"] + counts["5xx"] + counts.error)) / total : null);
+    /* One window's figures over the shown streams (cached until the shown streams change). */
+    derive(point) {
+      const key = [...this.hidden].sort().join("\n");
+      if (point.derived && point.derived.key === key) return point.derived;
+      const seconds = Math.max((point.t1 - point.t0) / 1000, 0.001);
+      const counts = Object.fromEntries(CLASSES.map((c) => [c.key, 0]));
+      const hists = [];
+      for (const [name, w] of Object.entries(point.streams)) {
+        if (this.hidden.has(name)) continue;
+        for (const [code, n] of Object.entries(w.codes || {})) counts[statusClass(code)] += n;
+        hists.push(w.hist ? w.hist.latency : null);
       }
-      return { x, width, byClass, lat, failed };
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      point.derived = {
+        key,
+        rates: Object.fromEntries(CLASSES.map((c) => [c.key, counts[c.key] / seconds])),
+        lat: percentiles(hists, PERCENTILES.map((p) => p.p)),
+        failed: total ? (100 * (counts["4xx"] + counts["5xx"] + counts.error)) / total : null,
+      };
+      return point.derived;
     }
 
-    summary(s) {
+    /* The figure's arrays. Rates are steps (a value holds from its window's start to its end, drawn as
+     * stacked areas: five paths rather than a rectangle per window and class); lines are at window
+     * midpoints. Across a gap the rates drop to zero and the lines break. */
+    series() {
+      const steps = { x: [], y: Object.fromEntries(CLASSES.map((c) => [c.key, []])) };
+      const lines = { x: [], lat: PERCENTILES.map(() => []), failed: [] };
+      const stepTo = (x, rates) => {
+        steps.x.push(x);
+        for (const c of CLASSES) steps.y[c.key].push(rates ? rates[c.key] : 0);
+      };
+      let previous = null;
+      for (const point of this.points) {
+        const d = this.derive(point);
+        if (previous && point.t0 - previous.t1 > 500) {
+          // A hole in the timeline (a gap, or a run switch): zero rates there, broken lines.
+          stepTo(previous.t1, null);
+          lines.x.push((previous.t1 + point.t0) / 2);
+          lines.lat.forEach((l) => l.push(null));
+          lines.failed.push(null);
+        }
+        stepTo(point.t0, d.rates);
+        lines.x.push((point.t0 + point.t1) / 2);
+        d.lat.forEach((v, i) => lines.lat[i].push(v));
+        lines.failed.push(d.failed);
+        previous = point;
+      }
+      if (previous) stepTo(previous.t1, this.derive(previous).rates); // the last window's right edge
+      return { steps, lines };
+    }
+
+    summary() {
       if (!this.parts.summary) return;
-      const last = s.x.length - 1;
-      if (last < 0) {
+      const last = this.points[this.points.length - 1];
+      if (!last) {
         this.parts.summary.textContent = "";
         return;
       }
-      const rate = CLASSES.reduce((sum, c) => sum + (s.byClass[c.key][last] || 0), 0);
-      const p99 = s.lat[2][last];
+      const d = this.derive(last);
+      const rate = CLASSES.reduce((sum, c) => sum + d.rates[c.key], 0);
       this.parts.summary.textContent =
-        `${fmt(rate)} req/s · 5xx ${fmt(s.byClass["5xx"][last])}/s · errors ${fmt(s.byClass.error[last])}/s · ` +
-        `failed ${fmt(s.failed[last])}% · p50 ${fmt(s.lat[0][last])} ms · p99 ${fmt(p99)} ms`;
+        `${fmt(rate)} req/s · 5xx ${fmt(d.rates["5xx"])}/s · errors ${fmt(d.rates.error)}/s · ` +
+        `failed ${fmt(d.failed)}% · p50 ${fmt(d.lat[0])} ms · p99 ${fmt(d.lat[2])} ms`;
     }
 
     draw() {
       if (document.hidden) return; // drawn again when the tab is visible
-      const s = this.series();
-      this.summary(s);
+      this.summary();
       if (!this.plotly || !this.points.length) return;
+      const s = this.series();
       const t1 = this.points[this.points.length - 1].t1;
       const t0 = Math.max(this.points[0].t0, t1 - HISTORY_MS);
       const traces = CLASSES.map((c) => ({
-        type: "bar",
+        type: "scatter",
+        mode: "lines",
+        stackgroup: "rates",
         name: c.label,
-        x: s.x,
-        y: s.byClass[c.key],
-        width: s.width,
-        marker: { color: c.colour },
+        x: s.steps.x,
+        y: s.steps.y[c.key],
+        line: { color: c.colour, width: 0.5, shape: "hv" },
+        fillcolor: c.colour,
         yaxis: "y",
         hovertemplate: `%{y:.1f} req/s ${c.label}<extra></extra>`,
       }));
@@ -596,8 +612,8 @@
           type: "scatter",
           mode: "lines",
           name: `${p.label} latency`,
-          x: s.x,
-          y: s.lat[i],
+          x: s.lines.x,
+          y: s.lines.lat[i],
           line: { color: p.colour, width: 1.5, dash: p.dash },
           yaxis: "y2",
           connectgaps: false,
@@ -608,8 +624,8 @@
         type: "scatter",
         mode: "lines",
         name: "failed %",
-        x: s.x,
-        y: s.failed,
+        x: s.lines.x,
+        y: s.lines.failed,
         line: { color: "#dc2626", width: 1, dash: "dot" },
         yaxis: "y3",
         connectgaps: false,
@@ -639,8 +655,6 @@
       });
       const layout = {
         uirevision: "traffic",
-        barmode: "stack",
-        bargap: 0,
         margin: { l: 48, r: 48, t: 28, b: 32 },
         showlegend: true,
         legend: { orientation: "h", y: -0.12, font: { size: 11 } },
@@ -649,11 +663,11 @@
           type: "date", anchor: "y2", tickformat: "%H:%M:%S", hoverformat: "%H:%M:%S",
           range: [t0, Math.max(t1 + 1000, ...markers.map((m) => m.time + 1000))],
         },
-        yaxis: { title: { text: "req/s" }, domain: [0.45, 1], rangemode: "tozero", fixedrange: true },
-        yaxis2: { title: { text: "ms" }, domain: [0, 0.36], rangemode: "tozero", fixedrange: true },
+        yaxis: { title: { text: "req/s" }, domain: [0.5, 1], rangemode: "tozero", fixedrange: true },
+        yaxis2: { title: { text: "ms" }, domain: [0, 0.4], rangemode: "tozero", fixedrange: true },
         yaxis3: {
           title: { text: "failed %" }, overlaying: "y2", side: "right", range: [0, 100], fixedrange: true,
-          showgrid: false,
+          showgrid: false, tickvals: [0, 50, 100],
         },
         shapes,
         annotations,
