@@ -9,13 +9,14 @@ loopback HTTP server; the panel is fed synthetic windows shaped exactly like the
 histograms made by traffic/windows.py), first 600 as history, then one at a time as live windows, and
 each live window is drawn at once (`panel.draw()`, what the next animation frame would do). Printed:
 wall time per draw (median, p95, max) and Chromium's CPU time per draw (all its processes, psutil).
-Run: .venv/bin/python benchmarks/traffic_chart_render.py [--live 60]
+Run: .venv/bin/python benchmarks/traffic_chart_render.py [--live 60]   (TRAFFIC_PLOTLY_JS: another bundle)
 """
 
 from __future__ import annotations
 
 import argparse
 import http.server
+import os
 import random
 import shutil
 import statistics
@@ -96,7 +97,7 @@ def main() -> int:
         (root / "index.html").write_text(PAGE)
         for name in ("js/live.js", "js/traffic-chart.js", "css/traffic.css"):
             shutil.copy(REPO / "static" / name, root / Path(name).name)
-        shutil.copy(package_data() / FILE, root / FILE)
+        shutil.copy(os.environ.get("TRAFFIC_PLOTLY_JS") or package_data() / FILE, root / FILE)
 
         class Quiet(http.server.SimpleHTTPRequestHandler):
             def __init__(self, *a, **kw):
