@@ -201,6 +201,7 @@
       this.plotly = null;
       this.frame = 0;
       this.busy = false;
+      this.lastLookup = 0;
       this.onEvent = (event) => this.handleEvent(event.detail);
       document.addEventListener("meshconsole:event", this.onEvent);
       this.onVisible = () => !document.hidden && this.schedule();
@@ -269,18 +270,24 @@
 
     // --- finding and watching a run ------------------------------------------------------------------
 
+    /* Ask the traffic API for the viewer's runs: at start (a reload finds its run), when the lab's socket
+     * (re)connects and while the watched run is silent, in case a lab event was missed. */
     async findRun() {
-      if (!this.options.runsUrl) return;
-      this.setState("loading", "Looking for your traffic…");
+      if (!this.options.runsUrl || this.options.runId) return;
+      this.lastLookup = Date.now();
+      if (!this.run) this.setState("loading", "Looking for your traffic…");
       const result = await requestJson(this.options.runsUrl);
       if (result.status !== 200 || !result.data) {
-        this.setState("error", `No traffic data: ${describe(result)}`);
+        if (!this.run) this.setState("error", `No traffic data: ${describe(result)}`);
         return;
       }
       const runs = result.data.runs || [];
+      const mine = this.run && runs.find((r) => r.id === this.run.id);
+      if (mine) this.updateRun(mine);
       const live = runs.find((r) => r.state === "running");
-      if (live) this.watch(live);
-      else if (!this.run) {
+      if (live && (!this.run || (live.id !== this.run.id && (this.options.follow || !this.running())))) {
+        this.watch(live);
+      } else if (!this.run) {
         this.setState(
           "idle",
           this.options.controls && this.options.targetUrl
@@ -385,6 +392,7 @@
           `No measurements for ${Math.round(quiet)} s although the run is on: the traffic worker may not be running ` +
             "(make run starts it) or cannot reach your app.",
         );
+        if (Date.now() - this.lastLookup > 5000) this.findRun(); // stopped or replaced unbeknown to us?
       }
     }
 
@@ -398,6 +406,8 @@
         if (Number.isNaN(time)) return;
         const title = this.options.steps[a.step] || a.step;
         this.addMarker({ id: `attempt-${a.id}`, time, label: `${KIND_LABELS[a.kind] || a.kind}: ${title}`, status: a.status });
+      } else if (message.type === "hello" && this.run) {
+        this.findRun(); // the lab's socket (re)connected: events may have been missed meanwhile
       } else if (message.type === "traffic.run" && message.run) {
         const run = message.run;
         if (this.run && run.id === this.run.id) this.updateRun(run);
