@@ -4,11 +4,14 @@ The package's data folder also holds a 5 MB widget bundle, datasets and template
 rather than adding the whole folder to STATICFILES_DIRS this finder offers exactly one file, under
 `vendor/plotly/plotly.min.js`. `collectstatic` then hashes and precompresses it like any other static
 file (ServeStatic serves it compressed, cached for good), and in DEBUG the finders serve it directly.
+
+TRAFFIC_PLOTLY_JS (setting or environment) names another plotly.js file to serve under that name, e.g.
+a partial bundle such as plotly.js-basic-dist-min's `plotly-basic.min.js` (394 kB gzip instead of the
+full bundle's 1.47 MB): the chart uses scatter traces, shapes and annotations only, which every bundle has.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,8 @@ from typing import Any
 from django.contrib.staticfiles.finders import BaseFinder
 from django.core.checks import Error
 from django.core.files.storage import FileSystemStorage
+
+from traffic import conf
 
 PREFIX = "vendor/plotly"
 FILE = "plotly.min.js"
@@ -31,26 +36,48 @@ def package_data() -> Path | None:
     return Path(plotly.__file__).resolve().parent / "package_data"
 
 
+def source() -> Path | None:
+    """The plotly.js file to serve: TRAFFIC_PLOTLY_JS if set, else the plotly package's full bundle."""
+    chosen = conf.get("TRAFFIC_PLOTLY_JS")
+    if chosen:
+        return Path(chosen).resolve()
+    folder = package_data()
+    return folder / FILE if folder is not None else None
+
+
+class _OneFile(FileSystemStorage):
+    """A folder holding one file, offered under the name `FILE` whatever its own name is."""
+
+    def __init__(self, file: Path) -> None:
+        super().__init__(location=str(file.parent))
+        self.file = file
+        self.prefix = PREFIX  # collectstatic puts the file under this folder
+
+    def path(self, name: str) -> str:
+        return str(self.file) if name == FILE else super().path(name)
+
+
 class PlotlyFinder(BaseFinder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        folder = package_data()
-        self.storage: FileSystemStorage | None = None
+        file = source()
+        self.file = file
+        self.storage: _OneFile | None = None
         self.storages: dict[str, FileSystemStorage] = {}  # what other code reads from finders (ServeStatic)
-        if folder is not None and (folder / FILE).is_file():
-            self.storage = FileSystemStorage(location=str(folder))
-            self.storage.prefix = PREFIX  # collectstatic puts the file under this folder
-            self.storages[str(folder)] = self.storage
+        if file is not None and file.is_file():
+            self.storage = _OneFile(file)
+            self.storages[str(file.parent)] = self.storage
 
     def check(self, **kwargs: Any) -> list[Error]:
         if self.storage is None:
-            return [Error("plotly.js is missing: install the `plotly` package (requirements.txt)", id="traffic.E001")]
+            where = self.file or "the plotly package (requirements.txt)"
+            return [Error(f"plotly.js is missing: no file at {where}", id="traffic.E001")]
         return []
 
     def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str]:
         if self.storage is None or path != PATH:
-            return [] if (find_all or kwargs.get("all")) else None
-        found = os.path.join(self.storage.location, FILE)
+            return []  # what Django's own finders answer for a miss, whether or not all are wanted
+        found = self.storage.path(FILE)
         return [found] if (find_all or kwargs.get("all")) else found
 
     def list(self, ignore_patterns: Any) -> Iterator[tuple[str, FileSystemStorage]]:

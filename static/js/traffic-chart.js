@@ -29,8 +29,8 @@
  * timeline ("Apply: <step title>"), {type: "traffic.run", run: {...}} tells of started/stopped runs.
  * Methods: panel.watch(run | runId), panel.addMarker({id, time (ms), label, status}), panel.destroy().
  *
- * Plotly figure (the element with data-role="chart"; tests read its .data and .layout): bars of
- * requests/s stacked by status class (2xx, 3xx, 4xx, 5xx, errors = connection errors and timeouts);
+ * Plotly figure (the element with data-role="chart"; tests read its .data and .layout): steps of
+ * requests/s per 1 s window, stacked areas by status class (2xx, 3xx, 4xx, 5xx, errors = connection errors and timeouts);
  * below them latency p50 / p95 / p99 (ms, percentiles of the merged histograms of the shown streams,
  * never averages of percentiles) and failed % (4xx + 5xx + errors, right axis). Windows are 1 s; a
  * missing sequence number leaves a gap, shaded and counted. Markers are layout shapes + annotations.
@@ -201,6 +201,7 @@
       this.plotly = null;
       this.frame = 0;
       this.busy = false;
+      this.lastLookup = 0;
       this.onEvent = (event) => this.handleEvent(event.detail);
       document.addEventListener("meshconsole:event", this.onEvent);
       this.onVisible = () => !document.hidden && this.schedule();
@@ -269,18 +270,24 @@
 
     // --- finding and watching a run ------------------------------------------------------------------
 
+    /* Ask the traffic API for the viewer's runs: at start (a reload finds its run), when the lab's socket
+     * (re)connects and while the watched run is silent, in case a lab event was missed. */
     async findRun() {
-      if (!this.options.runsUrl) return;
-      this.setState("loading", "Looking for your traffic…");
+      if (!this.options.runsUrl || this.options.runId) return;
+      this.lastLookup = Date.now();
+      if (!this.run) this.setState("loading", "Looking for your traffic…");
       const result = await requestJson(this.options.runsUrl);
       if (result.status !== 200 || !result.data) {
-        this.setState("error", `No traffic data: ${describe(result)}`);
+        if (!this.run) this.setState("error", `No traffic data: ${describe(result)}`);
         return;
       }
       const runs = result.data.runs || [];
+      const mine = this.run && runs.find((r) => r.id === this.run.id);
+      if (mine) this.updateRun(mine);
       const live = runs.find((r) => r.state === "running");
-      if (live) this.watch(live);
-      else if (!this.run) {
+      if (live && (!this.run || (live.id !== this.run.id && (this.options.follow || !this.running())))) {
+        this.watch(live);
+      } else if (!this.run) {
         this.setState(
           "idle",
           this.options.controls && this.options.targetUrl
@@ -385,6 +392,7 @@
           `No measurements for ${Math.round(quiet)} s although the run is on: the traffic worker may not be running ` +
             "(make run starts it) or cannot reach your app.",
         );
+        if (Date.now() - this.lastLookup > 5000) this.findRun(); // stopped or replaced unbeknown to us?
       }
     }
 
@@ -398,6 +406,8 @@
         if (Number.isNaN(time)) return;
         const title = this.options.steps[a.step] || a.step;
         this.addMarker({ id: `attempt-${a.id}`, time, label: `${KIND_LABELS[a.kind] || a.kind}: ${title}`, status: a.status });
+      } else if (message.type === "hello" && this.run) {
+        this.findRun(); // the lab's socket (re)connected: events may have been missed meanwhile
       } else if (message.type === "traffic.run" && message.run) {
         const run = message.run;
         if (this.run && run.id === this.run.id) this.updateRun(run);
@@ -522,72 +532,88 @@
       });
     }
 
-    /* Per window: requests/s by class, latency percentiles and failed % over the shown streams. */
-    series() {
-      const x = [];
-      const width = [];
-      const byClass = Object.fromEntries(CLASSES.map((c) => [c.key, []]));
-      const lat = PERCENTILES.map(() => []);
-      const failed = [];
-      const gapsAt = this.gaps.map((g) => g.t1 * 1000);
-      let g = 0;
-      for (const point of this.points) {
-        // A gap before this point: a null breaks the lines there.
-        while (g < gapsAt.length && gapsAt[g] <= point.t0) {
-          x.push(gapsAt[g] - 1);
-          width.push(0);
-          for (const c of CLASSES) byClass[c.key].push(null);
-          lat.forEach((l) => l.push(null));
-          failed.push(null);
-          g += 1;
-        }
-        const seconds = Math.max((point.t1 - point.t0) / 1000, 0.001);
-        const counts = Object.fromEntries(CLASSES.map((c) => [c.key, 0]));
-        const hists = [];
-        for (const [name, w] of Object.entries(point.streams)) {
-          if (this.hidden.has(name)) continue;
-          for (const [code, n] of Object.entries(w.codes || {})) counts[statusClass(code)] += n;
-          hists.push(w.hist ? w.hist.latency : null);
-        }
-        const total = Object.values(counts).reduce((a, b) => a + b, 0);
-        x.push((point.t0 + point.t1) / 2);
-        width.push((point.t1 - point.t0) * 0.9);
-        for (const c of CLASSES) byClass[c.key].push(counts[c.key] / seconds);
-        const values = percentiles(hists, PERCENTILES.map((p) => p.p));
-        values.forEach((v, i) => lat[i].push(v));
-        failed.push(total ? (100 * (counts["4xx"] + counts["5xx"] + counts.error)) / total : null);
+    /* One window's figures over the shown streams (cached until the shown streams change). */
+    derive(point) {
+      const key = [...this.hidden].sort().join("\n");
+      if (point.derived && point.derived.key === key) return point.derived;
+      const seconds = Math.max((point.t1 - point.t0) / 1000, 0.001);
+      const counts = Object.fromEntries(CLASSES.map((c) => [c.key, 0]));
+      const hists = [];
+      for (const [name, w] of Object.entries(point.streams)) {
+        if (this.hidden.has(name)) continue;
+        for (const [code, n] of Object.entries(w.codes || {})) counts[statusClass(code)] += n;
+        hists.push(w.hist ? w.hist.latency : null);
       }
-      return { x, width, byClass, lat, failed };
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      point.derived = {
+        key,
+        rates: Object.fromEntries(CLASSES.map((c) => [c.key, counts[c.key] / seconds])),
+        lat: percentiles(hists, PERCENTILES.map((p) => p.p)),
+        failed: total ? (100 * (counts["4xx"] + counts["5xx"] + counts.error)) / total : null,
+      };
+      return point.derived;
     }
 
-    summary(s) {
+    /* The figure's arrays. Rates are steps (a value holds from its window's start to its end, drawn as
+     * stacked areas: five paths rather than a rectangle per window and class); lines are at window
+     * midpoints. Across a gap the rates drop to zero and the lines break. */
+    series() {
+      const steps = { x: [], y: Object.fromEntries(CLASSES.map((c) => [c.key, []])) };
+      const lines = { x: [], lat: PERCENTILES.map(() => []), failed: [] };
+      const stepTo = (x, rates) => {
+        steps.x.push(x);
+        for (const c of CLASSES) steps.y[c.key].push(rates ? rates[c.key] : 0);
+      };
+      let previous = null;
+      for (const point of this.points) {
+        const d = this.derive(point);
+        if (previous && point.t0 - previous.t1 > 500) {
+          // A hole in the timeline (a gap, or a run switch): zero rates there, broken lines.
+          stepTo(previous.t1, null);
+          lines.x.push((previous.t1 + point.t0) / 2);
+          lines.lat.forEach((l) => l.push(null));
+          lines.failed.push(null);
+        }
+        stepTo(point.t0, d.rates);
+        lines.x.push((point.t0 + point.t1) / 2);
+        d.lat.forEach((v, i) => lines.lat[i].push(v));
+        lines.failed.push(d.failed);
+        previous = point;
+      }
+      if (previous) stepTo(previous.t1, this.derive(previous).rates); // the last window's right edge
+      return { steps, lines };
+    }
+
+    summary() {
       if (!this.parts.summary) return;
-      const last = s.x.length - 1;
-      if (last < 0) {
+      const last = this.points[this.points.length - 1];
+      if (!last) {
         this.parts.summary.textContent = "";
         return;
       }
-      const rate = CLASSES.reduce((sum, c) => sum + (s.byClass[c.key][last] || 0), 0);
-      const p99 = s.lat[2][last];
+      const d = this.derive(last);
+      const rate = CLASSES.reduce((sum, c) => sum + d.rates[c.key], 0);
       this.parts.summary.textContent =
-        `${fmt(rate)} req/s · 5xx ${fmt(s.byClass["5xx"][last])}/s · errors ${fmt(s.byClass.error[last])}/s · ` +
-        `failed ${fmt(s.failed[last])}% · p50 ${fmt(s.lat[0][last])} ms · p99 ${fmt(p99)} ms`;
+        `${fmt(rate)} req/s · 5xx ${fmt(d.rates["5xx"])}/s · errors ${fmt(d.rates.error)}/s · ` +
+        `failed ${fmt(d.failed)}% · p50 ${fmt(d.lat[0])} ms · p99 ${fmt(d.lat[2])} ms`;
     }
 
     draw() {
       if (document.hidden) return; // drawn again when the tab is visible
-      const s = this.series();
-      this.summary(s);
+      this.summary();
       if (!this.plotly || !this.points.length) return;
+      const s = this.series();
       const t1 = this.points[this.points.length - 1].t1;
       const t0 = Math.max(this.points[0].t0, t1 - HISTORY_MS);
       const traces = CLASSES.map((c) => ({
-        type: "bar",
+        type: "scatter",
+        mode: "lines",
+        stackgroup: "rates",
         name: c.label,
-        x: s.x,
-        y: s.byClass[c.key],
-        width: s.width,
-        marker: { color: c.colour },
+        x: s.steps.x,
+        y: s.steps.y[c.key],
+        line: { color: c.colour, width: 0.5, shape: "hv" },
+        fillcolor: c.colour,
         yaxis: "y",
         hovertemplate: `%{y:.1f} req/s ${c.label}<extra></extra>`,
       }));
@@ -596,8 +622,8 @@
           type: "scatter",
           mode: "lines",
           name: `${p.label} latency`,
-          x: s.x,
-          y: s.lat[i],
+          x: s.lines.x,
+          y: s.lines.lat[i],
           line: { color: p.colour, width: 1.5, dash: p.dash },
           yaxis: "y2",
           connectgaps: false,
@@ -608,8 +634,8 @@
         type: "scatter",
         mode: "lines",
         name: "failed %",
-        x: s.x,
-        y: s.failed,
+        x: s.lines.x,
+        y: s.lines.failed,
         line: { color: "#dc2626", width: 1, dash: "dot" },
         yaxis: "y3",
         connectgaps: false,
@@ -639,8 +665,6 @@
       });
       const layout = {
         uirevision: "traffic",
-        barmode: "stack",
-        bargap: 0,
         margin: { l: 48, r: 48, t: 28, b: 32 },
         showlegend: true,
         legend: { orientation: "h", y: -0.12, font: { size: 11 } },
@@ -649,11 +673,11 @@
           type: "date", anchor: "y2", tickformat: "%H:%M:%S", hoverformat: "%H:%M:%S",
           range: [t0, Math.max(t1 + 1000, ...markers.map((m) => m.time + 1000))],
         },
-        yaxis: { title: { text: "req/s" }, domain: [0.45, 1], rangemode: "tozero", fixedrange: true },
-        yaxis2: { title: { text: "ms" }, domain: [0, 0.36], rangemode: "tozero", fixedrange: true },
+        yaxis: { title: { text: "req/s" }, domain: [0.5, 1], rangemode: "tozero", fixedrange: true },
+        yaxis2: { title: { text: "ms" }, domain: [0, 0.4], rangemode: "tozero", fixedrange: true },
         yaxis3: {
           title: { text: "failed %" }, overlaying: "y2", side: "right", range: [0, 100], fixedrange: true,
-          showgrid: false,
+          showgrid: false, tickvals: [0, 50, 100],
         },
         shapes,
         annotations,
