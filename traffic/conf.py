@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "TRAFFIC_KEY_PREFIX": "traffic",
     "TRAFFIC_HISTORY_SECONDS": 600,
     "TRAFFIC_STOPPED_TTL": 3600,
-    # The chart's plotly.js file; empty: the full bundle of the installed plotly package (traffic/finders.py).
+    # The chart's plotly.js: empty = the vendored basic bundle, "full" = the plotly package's, or a path (finders.py).
     "TRAFFIC_PLOTLY_JS": "",
 }
 

@@ -5,9 +5,10 @@ rather than adding the whole folder to STATICFILES_DIRS this finder offers exact
 `vendor/plotly/plotly.min.js`. `collectstatic` then hashes and precompresses it like any other static
 file (ServeStatic serves it compressed, cached for good), and in DEBUG the finders serve it directly.
 
-TRAFFIC_PLOTLY_JS (setting or environment) names another plotly.js file to serve under that name, e.g.
-a partial bundle such as plotly.js-basic-dist-min's `plotly-basic.min.js` (394 kB gzip instead of the
-full bundle's 1.47 MB): the chart uses scatter traces, shapes and annotations only, which every bundle has.
+Which file: by default the vendored basic bundle (`traffic/vendor/plotly-basic/`, the same plotly.js release
+as the package's, 394 kB gzip instead of the full bundle's 1.47 MB, which alone would break a step page's
+1.5 MB first-load budget); TRAFFIC_PLOTLY_JS=full serves the installed package's full bundle, and any other
+value names a plotly.js file. The chart uses scatter traces, shapes and annotations only, which every bundle has.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from traffic import conf
 PREFIX = "vendor/plotly"
 FILE = "plotly.min.js"
 PATH = f"{PREFIX}/{FILE}"
+BASIC = Path(__file__).resolve().parent / "vendor" / "plotly-basic" / "plotly-basic.min.js"
 
 
 def package_data() -> Path | None:
@@ -37,12 +39,14 @@ def package_data() -> Path | None:
 
 
 def source() -> Path | None:
-    """The plotly.js file to serve: TRAFFIC_PLOTLY_JS if set, else the plotly package's full bundle."""
+    """The plotly.js file to serve: the vendored basic bundle, the package's full one ("full") or a named file."""
     chosen = conf.get("TRAFFIC_PLOTLY_JS")
+    if chosen == "full":
+        folder = package_data()
+        return folder / FILE if folder is not None else None
     if chosen:
         return Path(chosen).resolve()
-    folder = package_data()
-    return folder / FILE if folder is not None else None
+    return BASIC
 
 
 class _OneFile(FileSystemStorage):

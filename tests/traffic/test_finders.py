@@ -9,16 +9,23 @@ from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.templatetags.static import static
 
-from traffic.finders import PATH, PlotlyFinder, package_data
+from traffic.finders import BASIC, PATH, PlotlyFinder, package_data
 
 
-def test_the_full_bundle_of_the_installed_package_is_found_by_default() -> None:
+def test_the_vendored_basic_bundle_is_found_by_default() -> None:
     found = Path(finders.find(PATH))
-    assert found == package_data() / "plotly.min.js"
-    assert found.read_bytes()[:200].find(b"plotly.js v") > 0
+    assert found == BASIC
+    assert found.read_bytes()[:200].find(b"plotly.js (basic - minified) v") > 0
     assert not finders.find("vendor/plotly/widgetbundle.js")  # only the one file is offered
     assert PlotlyFinder().check() == []
     assert static(PATH).endswith("vendor/plotly/plotly.min.js")
+
+
+def test_full_selects_the_installed_packages_full_bundle(settings) -> None:
+    settings.TRAFFIC_PLOTLY_JS = "full"
+    found = Path(PlotlyFinder().find(PATH))
+    assert found == package_data() / "plotly.min.js"
+    assert found.read_bytes()[:200].find(b"plotly.js v") > 0
 
 
 def test_another_bundle_can_be_named_and_is_collected_under_the_same_name(settings, tmp_path: Path) -> None:
