@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 	@if $(BIN)/python -m tests.services; then \
 	  echo "== again on PostgreSQL ($(TEST_DATABASE_URL)) and Redis ($(TEST_REDIS_URL))"; \
-	  DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -m "not browser and not slow" tests/console tests/labsteps; \
+	  DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -m "not browser and not slow" tests/console tests/labsteps tests/dashboard tests/demo; \
 	else echo "== PostgreSQL or Redis not reachable: second pass skipped"; fi
 
 lint: $(STAMP)

@@ -99,8 +99,9 @@ def lab_page(view: View) -> View:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """CSRF_FAILURE_VIEW: JSON for the lab's API (its callers read JSON), Django's page elsewhere."""
-    if request.path.startswith(("/lab/", "/demo/")):
+    """CSRF_FAILURE_VIEW: JSON for the JSON APIs (lab, traffic, demo: their callers read JSON), Django's page
+    elsewhere."""
+    if request.path.startswith(("/lab/", "/traffic/", "/demo/")):
         return json_error(403, "The request has no valid CSRF token; reload the page and try again.", reason=reason)
     return django_csrf_failure(request, reason=reason)
 
