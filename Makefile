@@ -42,7 +42,7 @@ sandbox: $(STAMP)
 # Each benchmark prints its figures; see the docstring at the top of each script for its targets.
 BENCHMARKS := sandbox_lab sandbox_scale mesh_path mesh_scale http1_proxy telemetry_record mtls_handshake \
 	apply_deploy_step step_page_weight graph_build graph_page_weight traffic_rate traffic_stream \
-	dashboard_page dashboard_fanout
+	dashboard_page dashboard_fanout demo_fault traffic_chart_render
 
 bench: $(STAMP)
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python benchmarks/$$b.py || exit 1; done
