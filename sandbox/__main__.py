@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from sandbox.cluster import Sandbox
@@ -56,12 +58,22 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s sandbox %(levelname)s %(message)s")
+    profile_to = os.environ.get("SANDBOX_PROFILE")  # benchmarks: where to write a cProfile of the whole run
+    profiler = None
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU time: waits and preemption do not count
+        profiler.enable()
     try:
         import uvloop
     except ImportError:
         asyncio.run(run(args))
     else:
         uvloop.run(run(args))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile_to)
     return 0
 
 

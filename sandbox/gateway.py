@@ -109,10 +109,8 @@ def _precedence(match: dict) -> tuple:
     )
 
 
-def route_request(
-    store: Store, ns: str, gateway: str, listener: str | None, method: str, path: str, headers, query, host: str = ""
-) -> dict | None | bool:
-    """The backendRef for a request; None when no rule matches; False when a rule matched but has no backend."""
+def route_candidates(store: Store, ns: str, gateway: str, listener: str | None, host: str) -> list[tuple[dict, dict]]:
+    """(match, rule) of every HTTPRoute rule attached to the listener for `host`, in precedence order."""
     candidates = []
     for route in store.list(ROUTES, ns):
         spec = route.get("spec", {})
@@ -128,7 +126,25 @@ def route_request(
             for match in rule.get("matches") or [{}]:
                 candidates.append((_precedence(match), age, i, match, rule))
     candidates.sort(key=lambda c: c[:3])
-    for *_, match, rule in candidates:
+    return [(match, rule) for *_, match, rule in candidates]
+
+
+def route_request(
+    store: Store,
+    ns: str,
+    gateway: str,
+    listener: str | None,
+    method: str,
+    path: str,
+    headers,
+    query,
+    host: str = "",
+    candidates: list[tuple[dict, dict]] | None = None,
+) -> dict | None | bool:
+    """The backendRef for a request; None when no rule matches; False when a rule matched but has no backend."""
+    if candidates is None:
+        candidates = route_candidates(store, ns, gateway, listener, host)
+    for match, rule in candidates:
         if request_matches(match, method, path, headers, query):
             return pick_backend(rule.get("backendRefs") or []) or False
     return None
@@ -159,6 +175,11 @@ class GatewayServer(MeshProxy):
     async def handle(self, request: http1.Request, port: int, listener: str | None) -> http1.Response:
         started = time.perf_counter()
         path, query = split_target(request.target)
+        host = request.get("host") or ""
+        candidates = self.config.get(
+            ("gateway-routes", self.namespace, self.gateway, listener, host),
+            lambda: route_candidates(self.store, self.namespace, self.gateway, listener, host),
+        )
         backend = route_request(
             self.store,
             self.namespace,
@@ -168,7 +189,8 @@ class GatewayServer(MeshProxy):
             path,
             header_map(request.headers),
             query_map(query),
-            request.get("host") or "",
+            host,
+            candidates,
         )
         if backend is None:
             return text(404)

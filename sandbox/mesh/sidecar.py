@@ -11,6 +11,7 @@ to meshed destinations. Both sides record Istio's standard metrics, served on 15
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import socket
@@ -21,6 +22,7 @@ from multidict import CIMultiDict
 
 from sandbox import catalog, dns
 from sandbox.mesh import http1, pki, policy, routing
+from sandbox.mesh.config import ConfigView
 from sandbox.mesh.telemetry import UNKNOWN_PEER, Peer, ProxyMetrics
 from sandbox.mesh.upstream import (
     PEER_HEADER,
@@ -62,6 +64,8 @@ class MeshProxy:
         self.ip = ip
         self.namespace = pod["metadata"]["namespace"]
         self.peer: Peer = peer_for_pod(pod)
+        self.peer_header = encode_peer(self.peer)  # what this proxy tells the next one about itself
+        self.config = ConfigView.of(store)
         self.identity = ca.identity(self.namespace, pod.get("spec", {}).get("serviceAccountName") or "default")
         self.metrics = ProxyMetrics()
         # Few connections per upstream, kept open: a new mutual-TLS connection costs as much CPU as
@@ -111,11 +115,19 @@ class MeshProxy:
         """
         svc_ns, svc_name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         fqdn = f"{svc_name}.{svc_ns}.svc.cluster.local"
-        vs = routing.find_virtual_service(self.store, self.namespace, fqdn, port) if mesh_routes else None
+        config = self.config
+        vs = (
+            config.get(
+                ("vs", self.namespace, fqdn, port),
+                lambda: routing.find_virtual_service(self.store, self.namespace, fqdn, port),
+            )
+            if mesh_routes
+            else None
+        )
         path, query = split_target(path_qs)
         decision = routing.route(
             vs,
-            self.store.list(DESTINATION_RULES),
+            config.get("destination-rules", lambda: self.store.list(DESTINATION_RULES)),
             fqdn,
             port,
             request.method,
@@ -149,7 +161,7 @@ class MeshProxy:
             if target is None:
                 return self._done(svc, None, 503, b"no healthy upstream", "UH", started, len(body))
         tport = decision.port or port
-        eps = endpoints(self.store, target["metadata"]["namespace"], target, tport, decision.subset_labels or None)
+        eps = self._endpoints(target, tport, decision.subset_labels)
         if not eps:
             return self._done(target, None, 503, b"no healthy upstream", "UH", started, len(body))
         if decision.rewrite_path is not None:
@@ -168,15 +180,9 @@ class MeshProxy:
         for attempt in range(attempts + 1):
             ep = eps[next(self._rr) % len(eps)]
             tls = None
-            if (
-                ep.pod is not None
-                and has_sidecar(ep.pod)
-                and policy.client_uses_mtls(
-                    self.store, ep.pod["metadata"]["namespace"], ep.pod["metadata"].get("labels") or {}, True, ep.port
-                )
-            ):
+            if self._uses_mtls(ep):
                 tls = self.identity.client_context()
-                headers[PEER_HEADER] = encode_peer(self.peer)
+                headers[PEER_HEADER] = self.peer_header
             else:
                 headers.pop(PEER_HEADER, None)
             ex = await call(
@@ -204,6 +210,34 @@ class MeshProxy:
             ex.headers = list(resp_headers.items())
         return self._done(target, ep.pod, ex.status, ex.body, ex.flags, started, len(body), ex)
 
+    def _endpoints(self, svc: dict, port: int, subset_labels: dict | None) -> list[Endpoint]:
+        meta = svc["metadata"]
+        subset = tuple(sorted(subset_labels.items())) if subset_labels else None
+        return self.config.get(
+            ("endpoints", meta["namespace"], meta["name"], port, subset),
+            lambda: endpoints(self.store, meta["namespace"], svc, port, subset_labels or None),
+        )
+
+    def _uses_mtls(self, ep: Endpoint) -> bool:
+        """Auto mTLS: whether this proxy speaks mutual TLS to endpoint `ep` (its pod's sidecar and policy)."""
+        pod = ep.pod
+        if pod is None:
+            return False
+        meta = pod["metadata"]
+        return self.config.get(
+            ("client-mtls", meta["namespace"], meta["name"], ep.port),
+            lambda: (
+                has_sidecar(pod)
+                and policy.client_uses_mtls(self.store, meta["namespace"], meta.get("labels") or {}, True, ep.port)
+            ),
+        )
+
+    def _peer_of(self, pod: dict | None) -> Peer:
+        if pod is None:
+            return UNKNOWN_PEER
+        meta = pod["metadata"]
+        return self.config.get(("peer", meta["namespace"], meta["name"]), lambda: peer_or_unknown(pod))
+
     def _done(
         self,
         svc: dict,
@@ -219,7 +253,7 @@ class MeshProxy:
         self.metrics.record(
             reporter="source",
             source=self.peer,
-            destination=peer_or_unknown(dest_pod),
+            destination=self._peer_of(dest_pod),
             destination_service=f"{meta['name']}.{meta['namespace']}.svc.cluster.local",
             destination_service_name=meta["name"],
             response_code=status,
@@ -294,7 +328,10 @@ class Sidecar(MeshProxy):
             conn.close()
             return
         tls = first[:1] == b"\x16"
-        mode = policy.mtls_mode(self.store, self.namespace, self.pod["metadata"].get("labels") or {}, port)
+        mode = self.config.get(
+            ("mtls-mode", self.namespace, self.pod["metadata"]["name"], port),
+            lambda: policy.mtls_mode(self.store, self.namespace, self.pod["metadata"].get("labels") or {}, port),
+        )
         if (tls and mode == "DISABLE") or (not tls and mode == "STRICT"):
             # Envoy's listener has no filter chain for this: the connection is reset.
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -309,11 +346,13 @@ class Sidecar(MeshProxy):
         started = time.perf_counter()
         if request.ssl_object is not None:
             principal = pki.peer_spiffe_id(request.ssl_object) or "unknown"
-            source = decode_peer(request.get(PEER_HEADER), principal) or UNKNOWN_PEER
+            source = _decode_peer(request.get(PEER_HEADER), principal) or UNKNOWN_PEER
             security = "mutual_tls"
         else:
             source, security = UNKNOWN_PEER, "none"
-        service_fqdn = request.get(SERVICE_HEADER) or self._service_for(port)
+        service_fqdn = request.get(SERVICE_HEADER) or self.config.get(
+            ("service-for", self.namespace, self.pod["metadata"]["name"], port), lambda: self._service_for(port)
+        )
         headers = forward_headers(request)
         host = request.get("host")
         if host:
@@ -388,6 +427,12 @@ class Sidecar(MeshProxy):
             None,
         )
         return response(ex)
+
+
+@functools.lru_cache(maxsize=1024)
+def _decode_peer(value: str | None, principal: str) -> Peer | None:
+    # A sidecar hears from the same few peers again and again: decode each announcement once.
+    return decode_peer(value, principal)
 
 
 async def _peek(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> bytes:

@@ -1,0 +1,87 @@
+"""CPU the sandbox spends per request on the lab's path (gateway → splitdim → kvstore, sidecars, mTLS).
+
+The honest figure on a shared machine: the sandbox processes' user + system CPU time over a run of
+REQUESTS requests at RATE req/s, divided by the requests, next to the load generator's own CPU per
+request and the wall-clock latency. With `--profile FILE` the sandbox runs under cProfile and writes its
+statistics there (read them with `python -m pstats FILE`; profiling slows everything down).
+Target (what 500 req/s on 2 cores needs, issue 4): well under 1 ms of sandbox CPU per request.
+Run: .venv/bin/python benchmarks/mesh_cpu.py [RATE] [REQUESTS] [--profile FILE] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._lab import apply_lab, client, wait_ready  # noqa: E402
+from benchmarks._load import open_loop, pct  # noqa: E402
+from benchmarks.mesh_path import NS, addresses  # noqa: E402
+from sandbox import process  # noqa: E402
+
+
+def tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (the data-plane workers)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("rate", nargs="?", type=float, default=200)
+    ap.add_argument("requests", nargs="?", type=int, default=4000)
+    ap.add_argument("--profile", type=Path)
+    ap.add_argument("--workers", type=int, help="data-plane worker processes (the sandbox's --workers)")
+    args = ap.parse_args()
+    if args.profile:
+        os.environ["SANDBOX_PROFILE"] = str(args.profile.resolve())
+    extra = ["--workers", str(args.workers)] if args.workers is not None else []
+    with tempfile.TemporaryDirectory() as tmp:
+        sb = process.start(Path(tmp), *extra)
+        try:
+            dyn = client(sb.kubeconfig, Path(tmp) / "discovery.json")
+            apply_lab(dyn, NS)
+            wait_ready(dyn, NS, 4)
+            dyn.resources.get(api_version="networking.istio.io/v1", kind="VirtualService").delete(
+                name="kvstore-500", namespace=NS
+            )
+            base, _, _ = addresses(dyn)
+            urls = [f"{base}/api/clear"]
+            asyncio.run(open_loop(urls, 100, 2))  # warm the connection pools
+            cpu0, own0, t0 = tree_cpu(sb.pid), resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            load = asyncio.run(open_loop(urls, args.rate, args.requests / args.rate))
+            cpu1, own1, t1 = tree_cpu(sb.pid), resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        finally:
+            sb.stop()
+    n = load.sent
+    own = (own1.ru_utime + own1.ru_stime) - (own0.ru_utime + own0.ru_stime)
+    errors = load.errors + sum(c for code, c in load.codes.items() if code != 200)
+    lat = load.latencies
+    print(
+        f"{n} x GET /api/clear at {args.rate:.0f} req/s ({t1 - t0:.1f} s wall), errors {errors}: "
+        f"sandbox CPU {(cpu1 - cpu0) / n * 1000:.3f} ms/request ({(cpu1 - cpu0) / (t1 - t0) * 100:.0f}% of a core), "
+        f"load generator {own / n * 1000:.3f} ms/request"
+    )
+    print(f"  latency p50 {pct(lat, 50) * 1000:.2f} ms, p99 {pct(lat, 99) * 1000:.2f} ms, max {max(lat) * 1000:.1f} ms")
+    if args.profile:
+        print(f"  profile written to {args.profile} (python -m pstats {args.profile})")
+
+
+if __name__ == "__main__":
+    main()
