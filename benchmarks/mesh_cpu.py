@@ -30,16 +30,21 @@ from sandbox import process  # noqa: E402
 
 
 def tree_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process and its children (the data-plane workers)."""
+    """User + system CPU seconds of a process and its children."""
+    return sum(tree_cpu_split(pid))
+
+
+def tree_cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process and its children."""
     root = psutil.Process(pid)
-    total = 0.0
+    user = system = 0.0
     for p in [root, *root.children(recursive=True)]:
         try:
             t = p.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += t.user + t.system
-    return total
+        user, system = user + t.user, system + t.system
+    return user, system
 
 
 def main() -> None:
@@ -64,20 +69,23 @@ def main() -> None:
             base, _, _ = addresses(dyn)
             urls = [f"{base}/api/clear"]
             asyncio.run(open_loop(urls, 100, 2))  # warm the connection pools
-            cpu0, own0, t0 = tree_cpu(sb.pid), resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            cpu0, own0, t0 = tree_cpu_split(sb.pid), resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
             load = asyncio.run(open_loop(urls, args.rate, args.requests / args.rate))
-            cpu1, own1, t1 = tree_cpu(sb.pid), resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            cpu1, own1, t1 = tree_cpu_split(sb.pid), resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         finally:
             sb.stop()
     n = load.sent
+    user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
     own = (own1.ru_utime + own1.ru_stime) - (own0.ru_utime + own0.ru_stime)
     errors = load.errors + sum(c for code, c in load.codes.items() if code != 200)
     lat = load.latencies
     print(
         f"{n} x GET /api/clear at {args.rate:.0f} req/s ({t1 - t0:.1f} s wall), errors {errors}: "
-        f"sandbox CPU {(cpu1 - cpu0) / n * 1000:.3f} ms/request ({(cpu1 - cpu0) / (t1 - t0) * 100:.0f}% of a core), "
+        f"sandbox CPU {(user + system) / n * 1000:.3f} ms/request (user {user / n * 1000:.3f} + system "
+        f"{system / n * 1000:.3f}; {(user + system) / (t1 - t0) * 100:.0f}% of a core), "
         f"load generator {own / n * 1000:.3f} ms/request"
     )
+    print(f"  machine load average while measuring: {os.getloadavg()[0]:.1f} (figures are noisy when others run)")
     print(f"  latency p50 {pct(lat, 50) * 1000:.2f} ms, p99 {pct(lat, 99) * 1000:.2f} ms, max {max(lat) * 1000:.1f} ms")
     if args.profile:
         print(f"  profile written to {args.profile} (python -m pstats {args.profile})")

@@ -169,6 +169,15 @@ class GatewayServer(MeshProxy):
             )
         await self.start_metrics()
 
+    def _candidates(self, listener: str | None, host: str) -> tuple[list[tuple[dict, dict]], bool, bool]:
+        """The listener's route candidates for `host`, and whether any matches on headers, on the query."""
+        candidates = route_candidates(self.store, self.namespace, self.gateway, listener, host)
+        return (
+            candidates,
+            any(match.get("headers") for match, _ in candidates),
+            any(match.get("queryParams") for match, _ in candidates),
+        )
+
     async def status(self, request: http1.Request) -> http1.Response:
         return http1.Response(200) if split_target(request.target)[0] == "/healthz/ready" else text(404)
 
@@ -176,9 +185,8 @@ class GatewayServer(MeshProxy):
         started = time.perf_counter()
         path, query = split_target(request.target)
         host = request.get("host") or ""
-        candidates = self.config.get(
-            ("gateway-routes", self.namespace, self.gateway, listener, host),
-            lambda: route_candidates(self.store, self.namespace, self.gateway, listener, host),
+        candidates, by_headers, by_query = self.config.get(
+            ("gateway-routes", self.namespace, self.gateway, listener, host), lambda: self._candidates(listener, host)
         )
         backend = route_request(
             self.store,
@@ -187,8 +195,8 @@ class GatewayServer(MeshProxy):
             listener,
             request.method,
             path,
-            header_map(request.headers),
-            query_map(query),
+            header_map(request.headers) if by_headers else {},
+            query_map(query) if by_query else {},
             host,
             candidates,
         )
