@@ -5,7 +5,7 @@ REQUESTS requests at RATE req/s, divided by the requests, next to the load gener
 request and the wall-clock latency. With `--profile FILE` the sandbox runs under cProfile and writes its
 statistics there (read them with `python -m pstats FILE`; profiling slows everything down).
 Target (what 500 req/s on 2 cores needs, issue 4): well under 1 ms of sandbox CPU per request.
-Run: .venv/bin/python benchmarks/mesh_cpu.py [RATE] [REQUESTS] [--profile FILE] [--workers N]
+Run: .venv/bin/python benchmarks/mesh_cpu.py [RATE] [REQUESTS] [--profile FILE] [--app-workers N]
 """
 
 from __future__ import annotations
@@ -19,32 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._lab import apply_lab, client, wait_ready  # noqa: E402
 from benchmarks._load import open_loop, pct  # noqa: E402
-from benchmarks.mesh_path import NS, addresses  # noqa: E402
+from benchmarks.mesh_path import NS, addresses, tree_cpu_split  # noqa: E402
 from sandbox import process  # noqa: E402
-
-
-def tree_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process and its children."""
-    return sum(tree_cpu_split(pid))
-
-
-def tree_cpu_split(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process and its children."""
-    root = psutil.Process(pid)
-    user = system = 0.0
-    for p in [root, *root.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        user, system = user + t.user, system + t.system
-    return user, system
 
 
 def main() -> None:
@@ -52,11 +32,11 @@ def main() -> None:
     ap.add_argument("rate", nargs="?", type=float, default=200)
     ap.add_argument("requests", nargs="?", type=int, default=4000)
     ap.add_argument("--profile", type=Path)
-    ap.add_argument("--workers", type=int, help="data-plane worker processes (the sandbox's --workers)")
+    ap.add_argument("--app-workers", type=int, help="the sandbox's --app-workers (default: its own default)")
     args = ap.parse_args()
     if args.profile:
         os.environ["SANDBOX_PROFILE"] = str(args.profile.resolve())
-    extra = ["--workers", str(args.workers)] if args.workers is not None else []
+    extra = ["--app-workers", str(args.app_workers)] if args.app_workers is not None else []
     with tempfile.TemporaryDirectory() as tmp:
         sb = process.start(Path(tmp), *extra)
         try:
@@ -75,14 +55,15 @@ def main() -> None:
         finally:
             sb.stop()
     n = load.sent
-    user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+    user, system, hosts = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2]
     own = (own1.ru_utime + own1.ru_stime) - (own0.ru_utime + own0.ru_stime)
     errors = load.errors + sum(c for code, c in load.codes.items() if code != 200)
     lat = load.latencies
     print(
         f"{n} x GET /api/clear at {args.rate:.0f} req/s ({t1 - t0:.1f} s wall), errors {errors}: "
         f"sandbox CPU {(user + system) / n * 1000:.3f} ms/request (user {user / n * 1000:.3f} + system "
-        f"{system / n * 1000:.3f}; {(user + system) / (t1 - t0) * 100:.0f}% of a core), "
+        f"{system / n * 1000:.3f}; {(user + system) / (t1 - t0) * 100:.0f}% of a core; in app hosts "
+        f"{hosts / n * 1000:.3f}), "
         f"load generator {own / n * 1000:.3f} ms/request"
     )
     print(f"  machine load average while measuring: {os.getloadavg()[0]:.1f} (figures are noisy when others run)")

@@ -7,12 +7,15 @@ Targets (issue 4): 500 req/s sustained for 60 s with p99 < 25 ms and 0 errors; p
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -21,6 +24,26 @@ from benchmarks._load import open_loop, pct  # noqa: E402
 from sandbox import process  # noqa: E402
 
 NS = "bench"
+
+
+def tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (the app hosts)."""
+    return sum(tree_cpu_split(pid)[:2])
+
+
+def tree_cpu_split(pid: int) -> tuple[float, float, float]:
+    """(user, system) CPU seconds of a process and its children, and the children's share of them."""
+    root = psutil.Process(pid)
+    user = system = children = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        user, system = user + t.user, system + t.system
+        if p.pid != pid:
+            children += t.user + t.system
+    return user, system, children
 
 
 def addresses(dyn) -> tuple[str, str, str]:
@@ -77,7 +100,12 @@ def main() -> None:
                 sequential(f"http://kvstore.{NS}:8081/api/list", n, proxy=f"http://{splitdim}:15001")
             )
             asyncio.run(open_loop([f"{base}/api/clear"], 100, 3))  # warm the connection pools
+            # The load generator's own full garbage collections (over the client's caches) are not the mesh's.
+            gc.collect()
+            gc.freeze()
+            cpu0 = tree_cpu(sb.pid)
             load = asyncio.run(open_loop([f"{base}/api/clear"], rate, seconds))
+            cpu = tree_cpu(sb.pid) - cpu0
         finally:
             sb.stop()
     d50, h1, h2 = pct(direct, 50), pct(one_hop, 50), pct(two_hops, 50)
@@ -99,6 +127,10 @@ def main() -> None:
     print(
         f"  latency from intended send time: p50 {pct(lat, 50) * 1000:.2f} ms, p90 {pct(lat, 90) * 1000:.2f} ms, "
         f"p99 {pct(lat, 99) * 1000:.2f} ms, max {max(lat) * 1000:.2f} ms (target p99 < 25 ms, 0 errors)"
+    )
+    print(
+        f"  sandbox CPU (API, proxies and app hosts) {cpu / load.sent * 1000:.3f} ms/request, "
+        f"{cpu / load.elapsed * 100:.0f}% of a core; load average {os.getloadavg()[0]:.1f}"
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -18,6 +19,10 @@ from pathlib import Path
 from sandbox.cluster import Sandbox
 
 log = logging.getLogger("sandbox")
+
+
+def default_app_workers() -> int:
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,12 +36,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="use only 127.0.0.1, with a distinct port per pod address (automatic where needed)",
     )
+    p.add_argument(
+        "--app-workers",
+        type=int,
+        default=default_app_workers(),
+        help="processes that run the pods' server apps, beside the one running the API and the mesh proxies "
+        "(0: everything in one process; default: one less than the CPUs, at most 4)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
 
 async def run(args: argparse.Namespace) -> None:
-    sandbox = Sandbox(args.state_dir, single_address=True if args.single_address else None, port=args.port)
+    if args.app_workers < 0:
+        raise SystemExit("--app-workers must be 0 or more")
+    sandbox = Sandbox(
+        args.state_dir,
+        single_address=True if args.single_address else None,
+        port=args.port,
+        app_workers=args.app_workers,
+    )
     if sandbox.network.single_address:
         log.warning("only 127.0.0.1 can be bound here: pods share it, each with its own ports")
     stop = asyncio.Event()
@@ -44,6 +63,9 @@ async def run(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await sandbox.start()
+    # What start-up built lives as long as the process: keep it out of every full garbage collection.
+    gc.collect()
+    gc.freeze()
     if args.prometheus_sd:
         sandbox.enable_prometheus_sd(args.prometheus_sd)
     sandbox.write_kubeconfig(args.kubeconfig)
