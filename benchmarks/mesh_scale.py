@@ -1,10 +1,11 @@
 """50 student namespaces, each with the whole lab and 5 req/s of traffic through its own gateway.
 
-Target (issue 4): p99 < 100 ms and 0 errors. Run: .venv/bin/python benchmarks/mesh_scale.py [NAMESPACES] [SECONDS]
+Target (issue 4): p99 < 100 ms and 0 errors. Run: .venv/bin/python benchmarks/mesh_scale.py [NAMESPACES] [SECONDS] [--app-workers N]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import os
@@ -29,10 +30,15 @@ def gateway_url(dyn, ns: str) -> str:
 
 
 def main() -> None:
-    namespaces = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30
+    ap = argparse.ArgumentParser()
+    ap.add_argument("namespaces", nargs="?", type=int, default=50)
+    ap.add_argument("seconds", nargs="?", type=float, default=30)
+    ap.add_argument("--app-workers", type=int, help="the sandbox's --app-workers (default: its own default)")
+    args = ap.parse_args()
+    namespaces, seconds = args.namespaces, args.seconds
+    extra = ["--app-workers", str(args.app_workers)] if args.app_workers is not None else []
     with tempfile.TemporaryDirectory() as tmp:
-        sb = process.start(Path(tmp))
+        sb = process.start(Path(tmp), *extra)
         try:
             dyn = client(sb.kubeconfig, Path(tmp) / "discovery.json")
             names = [f"lab-{i}" for i in range(namespaces)]

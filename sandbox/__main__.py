@@ -22,6 +22,13 @@ log = logging.getLogger("sandbox")
 
 
 def default_app_workers() -> int:
+    """SANDBOX_APP_WORKERS when set, else one less than the CPUs (the main process keeps one), at most 4."""
+    configured = os.environ.get("SANDBOX_APP_WORKERS", "").strip()
+    if configured:
+        try:
+            return int(configured)
+        except ValueError:
+            raise SystemExit(f"SANDBOX_APP_WORKERS must be a whole number, not {configured!r}") from None
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
@@ -41,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=default_app_workers(),
         help="processes that run the pods' server apps, beside the one running the API and the mesh proxies "
-        "(0: everything in one process; default: one less than the CPUs, at most 4)",
+        "(0: everything in one process; default: SANDBOX_APP_WORKERS, else one less than the CPUs, at most 4)",
     )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
