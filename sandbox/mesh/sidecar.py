@@ -419,6 +419,13 @@ class Sidecar(MeshProxy):
         return f"{self.peer.workload}.{self.namespace}.svc.cluster.local"
 
     # ---- outbound ----------------------------------------------------------------------------
+    def _service_named(self, host: str) -> dict | None:
+        """The Service a host name in a request means, seen from this pod's namespace (None: not a Service)."""
+        parsed = None if dns.is_ip(host) else dns.split_service_host(host, self.namespace)
+        if parsed and parsed[0] is None:
+            return self.store.get(SERVICES, parsed[2], parsed[1])
+        return None
+
     async def outbound(self, request: http1.Request) -> http1.Response:
         started = time.perf_counter()
         url = urlsplit(request.target)
@@ -426,10 +433,7 @@ class Sidecar(MeshProxy):
             return text(400, "this is the sidecar's outbound listener: send absolute URLs\n")
         host, port = url.hostname, url.port or 80
         path_qs = (url.path or "/") + (f"?{url.query}" if url.query else "")
-        svc = None
-        parsed = None if dns.is_ip(host) else dns.split_service_host(host, self.namespace)
-        if parsed and parsed[0] is None:
-            svc = self.store.get(SERVICES, parsed[2], parsed[1])
+        svc = self.config.get(("service-named", self.namespace, host), lambda: self._service_named(host))
         if svc is not None:
             return await self.route_and_call(request, svc, port, path_qs, request.body, started)
         # Not a Service: pass through to the address as Istio's PassthroughCluster does.
