@@ -110,6 +110,7 @@ class AppHost:
         except OSError:
             data = b""
         if not data:  # the host is gone: nothing it was asked will be answered
+            log.error("app host %d (pid %s) exited: the apps it served are gone", self.index, self.process.pid)
             self._close_channel()
             for fut in self._waiting.values():
                 if not fut.done():
