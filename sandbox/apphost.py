@@ -11,9 +11,9 @@ container ready. Traffic then reaches the app as before, over loopback TCP from 
 clients, and the app reaches cluster names through its `HTTP_PROXY` (the sidecar or egress proxy in
 the main process). Apps need nothing from the sandbox but their environment, so nothing else crosses.
 
-Messages are JSON, one per SEQPACKET datagram: `{"op": "start", "id", "app", "env"}` with one file
-descriptor, `{"op": "stop", "id"}`; each is answered `{"id", "ok", "error"?}`. A host exits when the
-kubelet closes its end.
+Messages are JSON, one per SEQPACKET datagram: `{"op": "start", "seq", "id", "app", "env"}` with one
+file descriptor, `{"op": "stop", "seq", "id"}`; the host handles them one at a time, in order, and
+answers each `{"seq", "id", "ok", "error"?}`. A host exits when the kubelet closes its end.
 """
 
 from __future__ import annotations
@@ -50,9 +50,15 @@ class AppHost:
         self.index = index
         self.process: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(1)  # apps
+        self._seq = itertools.count(1)  # requests: a stop may be on its way while its app's start is
         self._waiting: dict[int, asyncio.Future[dict]] = {}
-        self.apps = 0  # apps running there now (the kubelet places new ones on the least busy host)
+        self._live: set[int] = set()  # apps placed here and not stopped (starting ones included)
+
+    @property
+    def apps(self) -> int:
+        """How many apps this host serves or is starting (the kubelet places new ones on the least busy)."""
+        return len(self._live)
 
     def start_process(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -68,25 +74,34 @@ class AppHost:
         self._sock = ours
         asyncio.get_running_loop().add_reader(ours.fileno(), self._on_readable)
 
-    async def start_app(self, app: str, env: dict[str, str], sock: socket.socket) -> int:
-        """Serve app `app` (an `images.APPS` name) with `env` on the listening `sock`; its id here."""
+    def place(self) -> int:
+        """Reserve an id for an app about to start here: whoever holds it can stop the app even while it starts."""
         app_id = next(self._ids)
-        await self._call({"op": "start", "id": app_id, "app": app, "env": env}, sock)
-        self.apps += 1
+        self._live.add(app_id)
         return app_id
 
+    async def start_app(self, app_id: int, app: str, env: dict[str, str], sock: socket.socket) -> None:
+        """Serve app `app` (an `images.APPS` name) with `env` on the listening `sock`."""
+        try:
+            await self._call({"op": "start", "id": app_id, "app": app, "env": env}, sock)
+        except BaseException:
+            self._live.discard(app_id)
+            raise
+
     async def stop_app(self, app_id: int) -> None:
-        """Stop serving; returns once the host has closed the app's listening socket."""
+        """Stop serving; returns once the host has closed the app's listening socket. The host handles
+        messages in order, so a stop sent while the app starts takes effect after the start."""
         try:
             await self._call({"op": "stop", "id": app_id})
         finally:
-            self.apps -= 1
+            self._live.discard(app_id)
 
     async def _call(self, message: dict, sock: socket.socket | None = None) -> dict:
         if self._sock is None or self.process is None or self.process.poll() is not None:
             raise AppHostError(f"app host {self.index} is not running")
         fut = asyncio.get_running_loop().create_future()
-        self._waiting[message["id"]] = fut
+        seq = message["seq"] = next(self._seq)
+        self._waiting[seq] = fut
         data = json.dumps(message).encode()
         try:
             if sock is not None:
@@ -94,7 +109,7 @@ class AppHost:
             else:
                 self._sock.send(data)
         except OSError as e:
-            self._waiting.pop(message["id"], None)
+            self._waiting.pop(seq, None)
             raise AppHostError(f"app host {self.index}: {e}") from None
         reply = await fut
         if not reply.get("ok"):
@@ -118,7 +133,7 @@ class AppHost:
             self._waiting.clear()
             return
         reply = json.loads(data)
-        fut = self._waiting.pop(reply.get("id"), None)
+        fut = self._waiting.pop(reply.get("seq"), None)
         if fut is not None and not fut.done():
             fut.set_result(reply)
 
@@ -175,12 +190,17 @@ async def serve(channel: socket.socket) -> None:
             return {"id": app_id, "ok": True}
         return {"id": app_id, "ok": False, "error": f"unknown op {message.get('op')!r}"}
 
-    async def answer(message: dict, fds: list[int]) -> None:
-        reply = await handle(message, fds)
-        try:
-            channel.send(json.dumps(reply).encode())
-        except OSError:
-            pass
+    inbox: asyncio.Queue[tuple[dict, list[int]]] = asyncio.Queue()
+
+    async def answer() -> None:
+        # One message at a time, in order: a stop that follows a start finds the app started.
+        while True:
+            message, fds = await inbox.get()
+            reply = {**await handle(message, fds), "seq": message.get("seq")}
+            try:
+                channel.send(json.dumps(reply).encode())
+            except OSError:
+                pass
 
     def readable() -> None:
         try:
@@ -193,11 +213,13 @@ async def serve(channel: socket.socket) -> None:
             if not done.done():
                 done.set_result(None)
             return
-        loop.create_task(answer(json.loads(data), fds))
+        inbox.put_nowait((json.loads(data), fds))
 
+    worker = loop.create_task(answer())
     loop.add_reader(channel.fileno(), readable)
     await done
     loop.remove_reader(channel.fileno())
+    worker.cancel()
     for runner in runners.values():
         await runner.cleanup()
 

@@ -220,10 +220,11 @@ class Kubelet:
             if host is None:
                 await web.SockSite(cr.runner, sock).start()
             else:
+                cr.host, cr.host_id = host, host.place()  # set first: the pod may be deleted while the app starts
                 try:
-                    cr.host_id = await host.start_app(workload.name, env, sock)
-                    cr.host = host
+                    await host.start_app(cr.host_id, workload.name, env, sock)
                 except AppHostError as e:
+                    cr.host = None
                     return _terminated_status(c, 1, "Error", started, str(e))
                 finally:
                     sock.close()  # the app host holds its own copy now

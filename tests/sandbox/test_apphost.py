@@ -36,7 +36,8 @@ def test_a_host_serves_an_app_until_told_to_stop() -> None:
         try:
             sock = listening()
             port = sock.getsockname()[1]
-            app_id = await host.start_app("kvstore", {}, sock)
+            app_id = host.place()
+            await host.start_app(app_id, "kvstore", {}, sock)
             sock.close()  # the host holds its own copy
             assert host.apps == 1
             async with aiohttp.ClientSession() as session:
@@ -66,12 +67,13 @@ def test_an_app_that_cannot_start_is_an_error_and_the_host_lives_on(app: str, en
         try:
             sock = listening()
             with pytest.raises(AppHostError, match=message):
-                await host.start_app(app, env, sock)
+                await host.start_app(host.place(), app, env, sock)
             sock.close()
             assert host.apps == 0
             other = listening()
             port = other.getsockname()[1]
-            app_id = await host.start_app("splitdim", {}, other)
+            app_id = host.place()
+            await host.start_app(app_id, "splitdim", {}, other)
             other.close()
             async with aiohttp.ClientSession() as session, session.get(f"http://{LOCAL}:{port}/api/accounts") as r:
                 assert r.status == 200
@@ -92,9 +94,32 @@ def test_a_dead_host_fails_requests_instead_of_hanging() -> None:
         sock = listening()
         try:
             with pytest.raises(AppHostError):
-                await host.start_app("kvstore", {}, sock)
+                await host.start_app(host.place(), "kvstore", {}, sock)
+            assert host.apps == 0
         finally:
             sock.close()
+            host.stop_process()
+
+    asyncio.run(asyncio.wait_for(scenario(), DEADLINE))
+
+
+def test_a_stop_sent_while_the_app_starts_leaves_nothing_serving() -> None:
+    async def scenario() -> None:
+        host = AppHost(0)
+        host.start_process()
+        try:
+            for _ in range(5):
+                sock = listening()
+                port = sock.getsockname()[1]
+                app_id = host.place()
+                starting = asyncio.ensure_future(host.start_app(app_id, "kvstore", {}, sock))
+                await asyncio.sleep(0)  # the start is sent; the pod is deleted before the host answers
+                await host.stop_app(app_id)
+                await starting
+                sock.close()
+                assert host.apps == 0
+                assert await refused(port)
+        finally:
             host.stop_process()
 
     asyncio.run(asyncio.wait_for(scenario(), DEADLINE))
