@@ -125,3 +125,28 @@ def test_apps_run_in_as_many_app_hosts_as_asked(tmp_path, workers):
         assert sb.stop() == 0
     if workers:
         assert all(not h.is_running() or h.status() == psutil.STATUS_ZOMBIE for h in hosts)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--app-workers", "-1"], {}, "--app-workers must be 0 or more"),
+        ([], {"SANDBOX_APP_WORKERS": "many"}, "SANDBOX_APP_WORKERS must be a whole number"),
+    ],
+)
+def test_bad_app_worker_counts_are_refused_with_a_message(tmp_path, args, env, message):
+    import os
+    import subprocess
+    import sys
+
+    kubeconfig = tmp_path / "kubeconfig"
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "--kubeconfig", str(kubeconfig), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not kubeconfig.exists()
