@@ -22,14 +22,20 @@ log = logging.getLogger("sandbox")
 
 
 def default_app_workers() -> int:
-    """SANDBOX_APP_WORKERS when set, else one less than the CPUs (the main process keeps one), at most 4."""
+    """SANDBOX_APP_WORKERS when set, else 0.
+
+    One process is the default because it costs the least CPU per request: at the lab's 500 req/s the
+    whole sandbox then uses about a quarter of one core (benchmarks/mesh_path.py), while app hosts add
+    about a quarter more CPU per request in cross-process wake-ups and only pay off when the proxies'
+    process itself runs out of CPU (higher rates, machines with cores to spare).
+    """
     configured = os.environ.get("SANDBOX_APP_WORKERS", "").strip()
-    if configured:
-        try:
-            return int(configured)
-        except ValueError:
-            raise SystemExit(f"SANDBOX_APP_WORKERS must be a whole number, not {configured!r}") from None
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    if not configured:
+        return 0
+    try:
+        return int(configured)
+    except ValueError:
+        raise SystemExit(f"SANDBOX_APP_WORKERS must be a whole number, not {configured!r}") from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=default_app_workers(),
         help="processes that run the pods' server apps, beside the one running the API and the mesh proxies "
-        "(0: everything in one process; default: SANDBOX_APP_WORKERS, else one less than the CPUs, at most 4)",
+        "(default: SANDBOX_APP_WORKERS, else 0: everything in one process, the least CPU per request)",
     )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
