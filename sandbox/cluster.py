@@ -38,7 +38,12 @@ BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-leas
 
 class Sandbox:
     def __init__(
-        self, state_dir: Path | None = None, single_address: bool | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        state_dir: Path | None = None,
+        single_address: bool | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        app_workers: int = 0,
     ) -> None:
         self.state_dir = Path(state_dir) if state_dir else None
         if self.state_dir:
@@ -52,7 +57,7 @@ class Sandbox:
         self._tmp = None if self.state_dir else tempfile.TemporaryDirectory(prefix="sandbox-volumes-")
         volumes = self.state_dir / "volumes" if self.state_dir else Path(self._tmp.name)
         self.ca = MeshCA(self.state_dir / "pki" if self.state_dir else None)
-        self.kubelet = Kubelet(self.store, self.network, volumes, self.ca)
+        self.kubelet = Kubelet(self.store, self.network, volumes, self.ca, app_workers)
         self.proxy = KubeProxy(self.store, self.registry, self.network)
         self.controllers = Controllers(self.store, self.registry, self.proxy.sync)
         self.api = Api(self.store, self.registry)

@@ -109,10 +109,8 @@ def _precedence(match: dict) -> tuple:
     )
 
 
-def route_request(
-    store: Store, ns: str, gateway: str, listener: str | None, method: str, path: str, headers, query, host: str = ""
-) -> dict | None | bool:
-    """The backendRef for a request; None when no rule matches; False when a rule matched but has no backend."""
+def route_candidates(store: Store, ns: str, gateway: str, listener: str | None, host: str) -> list[tuple[dict, dict]]:
+    """(match, rule) of every HTTPRoute rule attached to the listener for `host`, in precedence order."""
     candidates = []
     for route in store.list(ROUTES, ns):
         spec = route.get("spec", {})
@@ -128,7 +126,25 @@ def route_request(
             for match in rule.get("matches") or [{}]:
                 candidates.append((_precedence(match), age, i, match, rule))
     candidates.sort(key=lambda c: c[:3])
-    for *_, match, rule in candidates:
+    return [(match, rule) for *_, match, rule in candidates]
+
+
+def route_request(
+    store: Store,
+    ns: str,
+    gateway: str,
+    listener: str | None,
+    method: str,
+    path: str,
+    headers,
+    query,
+    host: str = "",
+    candidates: list[tuple[dict, dict]] | None = None,
+) -> dict | None | bool:
+    """The backendRef for a request; None when no rule matches; False when a rule matched but has no backend."""
+    if candidates is None:
+        candidates = route_candidates(store, ns, gateway, listener, host)
+    for match, rule in candidates:
         if request_matches(match, method, path, headers, query):
             return pick_backend(rule.get("backendRefs") or []) or False
     return None
@@ -153,12 +169,25 @@ class GatewayServer(MeshProxy):
             )
         await self.start_metrics()
 
+    def _candidates(self, listener: str | None, host: str) -> tuple[list[tuple[dict, dict]], bool, bool]:
+        """The listener's route candidates for `host`, and whether any matches on headers, on the query."""
+        candidates = route_candidates(self.store, self.namespace, self.gateway, listener, host)
+        return (
+            candidates,
+            any(match.get("headers") for match, _ in candidates),
+            any(match.get("queryParams") for match, _ in candidates),
+        )
+
     async def status(self, request: http1.Request) -> http1.Response:
         return http1.Response(200) if split_target(request.target)[0] == "/healthz/ready" else text(404)
 
     async def handle(self, request: http1.Request, port: int, listener: str | None) -> http1.Response:
         started = time.perf_counter()
         path, query = split_target(request.target)
+        host = request.get("host") or ""
+        candidates, by_headers, by_query = self.config.get(
+            ("gateway-routes", self.namespace, self.gateway, listener, host), lambda: self._candidates(listener, host)
+        )
         backend = route_request(
             self.store,
             self.namespace,
@@ -166,9 +195,10 @@ class GatewayServer(MeshProxy):
             listener,
             request.method,
             path,
-            header_map(request.headers),
-            query_map(query),
-            request.get("host") or "",
+            header_map(request.headers) if by_headers else {},
+            query_map(query) if by_query else {},
+            host,
+            candidates,
         )
         if backend is None:
             return text(404)

@@ -18,13 +18,14 @@ from sandbox.apps import curl, kvstore, splitdim
 @dataclass(frozen=True)
 class Workload:
     kind: str  # "server", "command", "gateway" or "idle"
+    name: str = ""  # the built-in app's name (its key in APPS), which app hosts run it by
     factory: Callable[[Mapping[str, str]], web.Application] | None = None
     port: int = 0
     run: Callable[[list[str], Mapping[str, str]], Awaitable[tuple[int, str]]] | None = None
 
 
-SPLITDIM = Workload("server", splitdim.create_app, 8080)
-KVSTORE = Workload("server", kvstore.create_app, 8081)
+SPLITDIM = Workload("server", "splitdim", splitdim.create_app, 8080)
+KVSTORE = Workload("server", "kvstore", kvstore.create_app, 8081)
 CURL = Workload("command", run=curl.run)
 IDLE = Workload("idle")
 GATEWAY = Workload("gateway")

@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from sandbox import catalog, images
+from sandbox.apphost import AppHost, AppHostError
 from sandbox.gateway import GatewayServer
 from sandbox.mesh.pki import MeshCA
 from sandbox.mesh.sidecar import OUTBOUND_PORT, MeshProxy, Sidecar
@@ -45,6 +46,8 @@ class ContainerRun:
         self.name = name
         self.workload = workload
         self.runner: web.AppRunner | None = None
+        self.host: AppHost | None = None  # the app host serving this container, when not this process
+        self.host_id = 0
         self.task: asyncio.Task | None = None
         self.exit_code: int | None = None
         self.output = ""
@@ -52,6 +55,12 @@ class ContainerRun:
     async def stop(self) -> None:
         if self.runner:
             await self.runner.cleanup()
+        if self.host is not None:
+            host, self.host = self.host, None
+            try:
+                await host.stop_app(self.host_id)
+            except AppHostError as e:
+                log.warning("stopping container %s: %s", self.name, e)
         if self.task and not self.task.done():
             self.task.cancel()
 
@@ -70,8 +79,12 @@ class PodRun:
 
 
 class Kubelet:
-    def __init__(self, store: Store, network: Network, volumes_dir: Path | None, ca: MeshCA) -> None:
+    def __init__(
+        self, store: Store, network: Network, volumes_dir: Path | None, ca: MeshCA, app_workers: int = 0
+    ) -> None:
         self.store = store
+        # Server apps run in these worker processes (none: in this process, on its event loop).
+        self.app_hosts = [AppHost(i) for i in range(app_workers)]
         self.network = network
         self.volumes_dir = volumes_dir
         self.ca = ca
@@ -81,6 +94,8 @@ class Kubelet:
         store.add_listener(self._on_event)
 
     async def start(self) -> None:
+        for host in self.app_hosts:
+            host.start_process()
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, limit_per_host=256, ttl_dns_cache=None),
             timeout=aiohttp.ClientTimeout(total=30),
@@ -100,6 +115,8 @@ class Kubelet:
             await self._stop_pod(run)
         if self.session:
             await self.session.close()
+        for host in self.app_hosts:
+            host.stop_process()
 
     def _spawn(self, coro) -> None:
         t = asyncio.get_running_loop().create_task(coro)
@@ -186,9 +203,10 @@ class Kubelet:
         cr = ContainerRun(c["name"], workload)
         run.containers.append(cr)
         if workload.kind == "server":
-            app = workload.factory(env)
-            cr.runner = web.AppRunner(app, access_log=None)
-            await cr.runner.setup()
+            host = min(self.app_hosts, key=lambda h: h.apps) if self.app_hosts else None
+            if host is None:
+                cr.runner = web.AppRunner(workload.factory(env), access_log=None)
+                await cr.runner.setup()
             port = int(env.get("PORT") or workload.port)
             try:
                 sock = self.network.listen(run.app_ip, port)
@@ -199,7 +217,17 @@ class Kubelet:
             run.bound.append((run.app_ip, port))
             if run.app_ip != run.ip:
                 run.bound.append((run.ip, port))
-            await web.SockSite(cr.runner, sock).start()
+            if host is None:
+                await web.SockSite(cr.runner, sock).start()
+            else:
+                cr.host, cr.host_id = host, host.place()  # set first: the pod may be deleted while the app starts
+                try:
+                    await host.start_app(cr.host_id, workload.name, env, sock)
+                except AppHostError as e:
+                    cr.host = None
+                    return _terminated_status(c, 1, "Error", started, str(e))
+                finally:
+                    sock.close()  # the app host holds its own copy now
         elif workload.kind == "gateway":
             gw_name = (pod["metadata"].get("labels") or {}).get("gateway.networking.k8s.io/gateway-name", "")
             run.proxy = GatewayServer(self.store, self.network, self.ca, pod, run.ip, gw_name)

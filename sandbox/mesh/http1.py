@@ -53,8 +53,10 @@ BACKLOG = 1024
 _MAX_PIPELINE = 32  # queued requests per connection before the server stops reading from it
 _SEPARATE_BODY = 16 * 1024  # bodies at least this large are written without copying them after the head
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+_FRAMING_LENGTHS = frozenset(len(name) for name in _FRAMING)
 _NO_BODY_STATUSES = frozenset({204, 304})
 _REQUEST_SPECIAL = frozenset({"host", "connection", "content-length", "transfer-encoding"})
+_REQUEST_SPECIAL_LENGTHS = frozenset(len(name) for name in _REQUEST_SPECIAL)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _LINGER = 2.0  # seconds a refused client has to read the refusal before the connection closes
@@ -70,8 +72,9 @@ class _HeaderList:
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of header `name`, or `default`."""
         name = name.lower()
+        size = len(name)
         for k, v in self.headers:
-            if k.lower() == name:
+            if len(k) == size and k.lower() == name:  # most names differ in length: no need to lower them
                 return v
         return default
 
@@ -580,6 +583,9 @@ def _response_bytes(
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
     length: str | None = None
     for name, value in response.headers:
+        if len(name) not in _FRAMING_LENGTHS:
+            lines.append(f"{name}: {value}\r\n")
+            continue
         lname = name.lower()
         if lname in _FRAMING:
             if lname == "connection" and "close" in value.lower():
@@ -941,6 +947,9 @@ def _request_bytes(
     has_host = False
     keep = True
     for name, value in headers:
+        if len(name) not in _REQUEST_SPECIAL_LENGTHS:
+            lines.append(f"{name}: {value}\r\n")
+            continue
         lname = name.lower()
         if lname in _REQUEST_SPECIAL:  # one set lookup for the common header instead of four comparisons
             if lname == "host":

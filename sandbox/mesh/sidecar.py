@@ -11,16 +11,19 @@ to meshed destinations. Both sides record Istio's standard metrics, served on 15
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import socket
 import time
+from collections.abc import Callable, Coroutine
 from urllib.parse import urlsplit
 
 from multidict import CIMultiDict
 
 from sandbox import catalog, dns
 from sandbox.mesh import http1, pki, policy, routing
+from sandbox.mesh.config import ConfigView
 from sandbox.mesh.telemetry import UNKNOWN_PEER, Peer, ProxyMetrics
 from sandbox.mesh.upstream import (
     PEER_HEADER,
@@ -62,6 +65,8 @@ class MeshProxy:
         self.ip = ip
         self.namespace = pod["metadata"]["namespace"]
         self.peer: Peer = peer_for_pod(pod)
+        self.peer_header = encode_peer(self.peer)  # what this proxy tells the next one about itself
+        self.config = ConfigView.of(store)
         self.identity = ca.identity(self.namespace, pod.get("spec", {}).get("serviceAccountName") or "default")
         self.metrics = ProxyMetrics()
         # Few connections per upstream, kept open: a new mutual-TLS connection costs as much CPU as
@@ -69,12 +74,30 @@ class MeshProxy:
         self.pool = http1.ClientPool(max_per_host=16)
         self._servers: list[http1.Server] = []
         self._rr = itertools.count()
+        self._in_process: list[tuple[int, Callable[[socket.socket], None]]] = []
+        self._handovers: set[asyncio.Task] = set()
 
     async def _serve(self, handler, ports: tuple[int, ...]) -> None:
         server = http1.Server(handler)
         for port in ports:
             await server.listen(self.network.listen(self.ip, port))
+            self._serve_in_process(port, lambda conn, server=server: _take_plain(server, conn))
         self._servers.append(server)
+
+    def _serve_in_process(self, port: int, take: Callable[[socket.socket], Coroutine]) -> None:
+        """Let Service forwarders hand connections for (pod address, `port`) straight to this proxy."""
+
+        def accept(conn: socket.socket) -> None:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._spawn(take(conn))
+
+        self.network.serve_in_process(self.ip, port, accept)
+        self._in_process.append((port, accept))
+
+    def _spawn(self, coro: Coroutine) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._handovers.add(t)
+        t.add_done_callback(self._handovers.discard)
 
     async def start_metrics(self) -> None:
         async def stats(request: http1.Request) -> http1.Response:
@@ -90,6 +113,10 @@ class MeshProxy:
         await self._serve(stats, METRICS_PORTS)
 
     async def stop(self) -> None:
+        for port, accept in self._in_process:
+            self.network.stop_serving_in_process(self.ip, port, accept)
+        for t in list(self._handovers):
+            t.cancel()
         for server in self._servers:
             server.close()
         self.pool.close()
@@ -111,17 +138,25 @@ class MeshProxy:
         """
         svc_ns, svc_name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         fqdn = f"{svc_name}.{svc_ns}.svc.cluster.local"
-        vs = routing.find_virtual_service(self.store, self.namespace, fqdn, port) if mesh_routes else None
+        config = self.config
+        vs = (
+            config.get(
+                ("vs", self.namespace, fqdn, port),
+                lambda: routing.find_virtual_service(self.store, self.namespace, fqdn, port),
+            )
+            if mesh_routes
+            else None
+        )
         path, query = split_target(path_qs)
         decision = routing.route(
             vs,
-            self.store.list(DESTINATION_RULES),
+            config.get("destination-rules", lambda: self.store.list(DESTINATION_RULES)),
             fqdn,
             port,
             request.method,
             path,
-            header_map(request.headers),
-            query=query_map(query),
+            header_map(request.headers) if vs is not None else {},  # without a VirtualService, nothing matches
+            query=query_map(query) if vs is not None and query else None,
             client_namespace=self.namespace,
             source_labels=self.pod["metadata"].get("labels") or {},
         )
@@ -149,7 +184,7 @@ class MeshProxy:
             if target is None:
                 return self._done(svc, None, 503, b"no healthy upstream", "UH", started, len(body))
         tport = decision.port or port
-        eps = endpoints(self.store, target["metadata"]["namespace"], target, tport, decision.subset_labels or None)
+        eps = self._endpoints(target, tport, decision.subset_labels)
         if not eps:
             return self._done(target, None, 503, b"no healthy upstream", "UH", started, len(body))
         if decision.rewrite_path is not None:
@@ -168,15 +203,9 @@ class MeshProxy:
         for attempt in range(attempts + 1):
             ep = eps[next(self._rr) % len(eps)]
             tls = None
-            if (
-                ep.pod is not None
-                and has_sidecar(ep.pod)
-                and policy.client_uses_mtls(
-                    self.store, ep.pod["metadata"]["namespace"], ep.pod["metadata"].get("labels") or {}, True, ep.port
-                )
-            ):
+            if self._uses_mtls(ep):
                 tls = self.identity.client_context()
-                headers[PEER_HEADER] = encode_peer(self.peer)
+                headers[PEER_HEADER] = self.peer_header
             else:
                 headers.pop(PEER_HEADER, None)
             ex = await call(
@@ -204,6 +233,34 @@ class MeshProxy:
             ex.headers = list(resp_headers.items())
         return self._done(target, ep.pod, ex.status, ex.body, ex.flags, started, len(body), ex)
 
+    def _endpoints(self, svc: dict, port: int, subset_labels: dict | None) -> list[Endpoint]:
+        meta = svc["metadata"]
+        subset = tuple(sorted(subset_labels.items())) if subset_labels else None
+        return self.config.get(
+            ("endpoints", meta["namespace"], meta["name"], port, subset),
+            lambda: endpoints(self.store, meta["namespace"], svc, port, subset_labels or None),
+        )
+
+    def _uses_mtls(self, ep: Endpoint) -> bool:
+        """Auto mTLS: whether this proxy speaks mutual TLS to endpoint `ep` (its pod's sidecar and policy)."""
+        pod = ep.pod
+        if pod is None:
+            return False
+        meta = pod["metadata"]
+        return self.config.get(
+            ("client-mtls", meta["namespace"], meta["name"], ep.port),
+            lambda: (
+                has_sidecar(pod)
+                and policy.client_uses_mtls(self.store, meta["namespace"], meta.get("labels") or {}, True, ep.port)
+            ),
+        )
+
+    def _peer_of(self, pod: dict | None) -> Peer:
+        if pod is None:
+            return UNKNOWN_PEER
+        meta = pod["metadata"]
+        return self.config.get(("peer", meta["namespace"], meta["name"]), lambda: peer_or_unknown(pod))
+
     def _done(
         self,
         svc: dict,
@@ -219,7 +276,7 @@ class MeshProxy:
         self.metrics.record(
             reporter="source",
             source=self.peer,
-            destination=peer_or_unknown(dest_pod),
+            destination=self._peer_of(dest_pod),
             destination_service=f"{meta['name']}.{meta['namespace']}.svc.cluster.local",
             destination_service_name=meta["name"],
             response_code=status,
@@ -277,6 +334,7 @@ class Sidecar(MeshProxy):
         self._servers.append(server)
         task = asyncio.get_running_loop().create_task(self._accept(sock, server, port))
         self._inbound.append((sock, task))
+        self._serve_in_process(port, lambda conn: self._connection(conn, server, port))
 
     async def _accept(self, sock: socket.socket, server: http1.Server, port: int) -> None:
         loop = asyncio.get_running_loop()
@@ -294,7 +352,10 @@ class Sidecar(MeshProxy):
             conn.close()
             return
         tls = first[:1] == b"\x16"
-        mode = policy.mtls_mode(self.store, self.namespace, self.pod["metadata"].get("labels") or {}, port)
+        mode = self.config.get(
+            ("mtls-mode", self.namespace, self.pod["metadata"]["name"], port),
+            lambda: policy.mtls_mode(self.store, self.namespace, self.pod["metadata"].get("labels") or {}, port),
+        )
         if (tls and mode == "DISABLE") or (not tls and mode == "STRICT"):
             # Envoy's listener has no filter chain for this: the connection is reset.
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -309,11 +370,13 @@ class Sidecar(MeshProxy):
         started = time.perf_counter()
         if request.ssl_object is not None:
             principal = pki.peer_spiffe_id(request.ssl_object) or "unknown"
-            source = decode_peer(request.get(PEER_HEADER), principal) or UNKNOWN_PEER
+            source = _decode_peer(request.get(PEER_HEADER), principal) or UNKNOWN_PEER
             security = "mutual_tls"
         else:
             source, security = UNKNOWN_PEER, "none"
-        service_fqdn = request.get(SERVICE_HEADER) or self._service_for(port)
+        service_fqdn = request.get(SERVICE_HEADER) or self.config.get(
+            ("service-for", self.namespace, self.pod["metadata"]["name"], port), lambda: self._service_for(port)
+        )
         headers = forward_headers(request)
         host = request.get("host")
         if host:
@@ -356,6 +419,13 @@ class Sidecar(MeshProxy):
         return f"{self.peer.workload}.{self.namespace}.svc.cluster.local"
 
     # ---- outbound ----------------------------------------------------------------------------
+    def _service_named(self, host: str) -> dict | None:
+        """The Service a host name in a request means, seen from this pod's namespace (None: not a Service)."""
+        parsed = None if dns.is_ip(host) else dns.split_service_host(host, self.namespace)
+        if parsed and parsed[0] is None:
+            return self.store.get(SERVICES, parsed[2], parsed[1])
+        return None
+
     async def outbound(self, request: http1.Request) -> http1.Response:
         started = time.perf_counter()
         url = urlsplit(request.target)
@@ -363,10 +433,7 @@ class Sidecar(MeshProxy):
             return text(400, "this is the sidecar's outbound listener: send absolute URLs\n")
         host, port = url.hostname, url.port or 80
         path_qs = (url.path or "/") + (f"?{url.query}" if url.query else "")
-        svc = None
-        parsed = None if dns.is_ip(host) else dns.split_service_host(host, self.namespace)
-        if parsed and parsed[0] is None:
-            svc = self.store.get(SERVICES, parsed[2], parsed[1])
+        svc = self.config.get(("service-named", self.namespace, host), lambda: self._service_named(host))
         if svc is not None:
             return await self.route_and_call(request, svc, port, path_qs, request.body, started)
         # Not a Service: pass through to the address as Istio's PassthroughCluster does.
@@ -388,6 +455,19 @@ class Sidecar(MeshProxy):
             None,
         )
         return response(ex)
+
+
+async def _take_plain(server: http1.Server, conn: socket.socket) -> None:
+    try:
+        await server.accept_connection(conn)
+    except OSError as e:  # the client left already
+        log.debug("handing a connection over failed: %s", e)
+
+
+@functools.lru_cache(maxsize=1024)
+def _decode_peer(value: str | None, principal: str) -> Peer | None:
+    # A sidecar hears from the same few peers again and again: decode each announcement once.
+    return decode_peer(value, principal)
 
 
 async def _peek(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> bytes:

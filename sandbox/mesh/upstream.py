@@ -28,6 +28,8 @@ PODS = catalog.get("", "pods")
 PEER_HEADER = "x-sandbox-peer"  # the caller's workload metadata, as Istio's x-envoy-peer-metadata
 SERVICE_HEADER = "x-sandbox-destination-service"  # the Service the caller routed to
 MESH_HEADERS = {PEER_HEADER, SERVICE_HEADER}
+_STRIPPED = frozenset(HOP_BY_HOP | MESH_HEADERS)
+_STRIPPED_LENGTHS = frozenset(len(name) for name in _STRIPPED)  # to lower only names that may be stripped
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ async def call(
 
 def strip(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Headers a proxy passes on: without hop-by-hop, framing and the mesh's own headers."""
-    return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() not in MESH_HEADERS]
+    return [(k, v) for k, v in headers if len(k) not in _STRIPPED_LENGTHS or k.lower() not in _STRIPPED]
 
 
 def forward_headers(request: http1.Request) -> list[tuple[str, str]]:

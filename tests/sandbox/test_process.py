@@ -94,3 +94,59 @@ def test_prometheus_file_sd_follows_pods(tmp_path):
         wait_for(lambda: len(json.loads(sd.read_text())) == 1, what="kvstore's target to go")
     finally:
         assert sb.stop() == 0
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_apps_run_in_as_many_app_hosts_as_asked(tmp_path, workers):
+    import psutil
+
+    sb = start_sandbox(tmp_path, "--app-workers", str(workers))
+    try:
+        hosts = psutil.Process(sb.pid).children()
+        assert len(hosts) == workers
+        apply_lab(sb)  # splitdim and kvstore: two server apps, one per host when there are two
+        base = lb_base(sb)
+        r = httpx.post(f"{base}/api/transfer", json={"sender": "a", "receiver": "b", "amount": 3}, timeout=5)
+        assert r.status_code == 200
+        assert httpx.get(f"{base}/api/clear", timeout=5).json() == [{"sender": "b", "receiver": "a", "amount": 3}]
+        if workers:
+            # Each host serves one app now: each listens on a pod's private address.
+            listening = [[c for c in h.net_connections("tcp") if c.status == psutil.CONN_LISTEN] for h in hosts]
+            assert all(len(ls) == 1 for ls in listening), listening
+            sb.kubectl("-n", NS, "delete", "statefulset", "kvstore", "--wait=true")
+            wait_for(
+                lambda: (
+                    sum(len([c for c in h.net_connections("tcp") if c.status == psutil.CONN_LISTEN]) for h in hosts)
+                    == 1
+                ),
+                what="kvstore's app stopped in its host",
+            )
+    finally:
+        assert sb.stop() == 0
+    if workers:
+        assert all(not h.is_running() or h.status() == psutil.STATUS_ZOMBIE for h in hosts)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--app-workers", "-1"], {}, "--app-workers must be 0 or more"),
+        ([], {"SANDBOX_APP_WORKERS": "many"}, "SANDBOX_APP_WORKERS must be a whole number"),
+    ],
+)
+def test_bad_app_worker_counts_are_refused_with_a_message(tmp_path, args, env, message):
+    import os
+    import subprocess
+    import sys
+
+    kubeconfig = tmp_path / "kubeconfig"
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "--kubeconfig", str(kubeconfig), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not kubeconfig.exists()
