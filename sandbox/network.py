@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +79,6 @@ class Network:
         self._node_ports: set[int] = set()
         self._next_node_port = NODE_PORTS.start
         self._mapped: dict[tuple[str, int], int] = {}
-        # Listeners served by this process's own proxies, which take accepted connections directly.
-        self._acceptors: dict[tuple[str, int], Callable[[socket.socket], None]] = {}
 
     def _claim_block(self, preferred: int | None) -> int:
         """Take the first free address block; the node's kubelet port marks a block as taken."""
@@ -152,21 +149,6 @@ class Network:
 
     def forget(self, ip: str, port: int) -> None:
         self._mapped.pop((ip, port), None)
-        self._acceptors.pop((ip, port), None)
-
-    def serve_in_process(self, ip: str, port: int, accept: Callable[[socket.socket], None]) -> None:
-        """Say that (ip, port) is served by a proxy in this process, which takes accepted sockets through
-        `accept`; a Service forwarder then hands its client connections over instead of relaying bytes."""
-        self._acceptors[(ip, port)] = accept
-
-    def stop_serving_in_process(self, ip: str, port: int, accept: Callable[[socket.socket], None]) -> None:
-        """Undo `serve_in_process` for (ip, port), unless someone else serves it by now."""
-        if self._acceptors.get((ip, port)) is accept:
-            del self._acceptors[(ip, port)]
-
-    def acceptor(self, ip: str, port: int) -> Callable[[socket.socket], None] | None:
-        """How to hand a connection for (ip, port) to the in-process proxy serving it, if one does."""
-        return self._acceptors.get((ip, port))
 
     def real(self, ip: str, port: int) -> tuple[str, int]:
         """Where a connection to (ip, port) must really go."""

@@ -66,67 +66,44 @@ class _Half(asyncio.Protocol):
 
 
 class TcpForwarder:
-    """Accepts on one socket and forwards each connection to one of the backends `pick` returns.
-
-    A backend served by a proxy of this same process (a sidecar's inbound port, a gateway listener)
-    gets the accepted connection itself, as if the client had connected to it: no bytes are relayed,
-    which is what kube-proxy's address translation amounts to. Other backends get a relayed connection.
-    """
+    """Accepts on one socket and forwards each connection to one of the backends `pick` returns."""
 
     def __init__(self, network: Network, pick: Callable[[], list[tuple[str, int]]]) -> None:
         self.network = network
         self.pick = pick
-        self._sock: socket.socket | None = None
+        self.server: asyncio.base_events.Server | None = None
         self._rr = itertools.count()
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._spawn(self._accept(sock))
+        self.server = await asyncio.get_running_loop().create_server(self._accepted, sock=sock)
 
     async def stop(self) -> None:
+        if self.server:
+            self.server.close()
         for t in list(self._tasks):
             t.cancel()
-        if self._sock is not None:
-            self._sock.close()
 
-    def _spawn(self, coro) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _accepted(self) -> _Half:
+        client = _Half()
+        task = asyncio.get_running_loop().create_task(self._connect(client))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return client
 
-    async def _accept(self, sock: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                conn, _ = await loop.sock_accept(sock)
-            except OSError:  # the listening socket was closed (stop)
-                return
-            conn.setblocking(False)
-            backends = self.pick()
-            if not backends:  # no ready endpoints: refuse, as kube-proxy's REJECT rule does
-                conn.close()
-                continue
-            ip, port = backends[next(self._rr) % len(backends)]
-            accept = self.network.acceptor(ip, port)
-            if accept is not None:
-                accept(conn)
-            else:
-                self._spawn(self._relay(conn, ip, port))
-
-    async def _relay(self, conn: socket.socket, ip: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        client, upstream = _Half(), _Half()
-        try:
-            await loop.create_connection(lambda: upstream, *self.network.real(ip, port))
-        except OSError:
-            conn.close()
+    async def _connect(self, client: _Half) -> None:
+        await asyncio.sleep(0)  # let the transport attach to the protocol first
+        backends = self.pick()
+        if not backends or client.transport is None:
+            if client.transport is not None:  # no ready endpoints: refuse, as kube-proxy's REJECT rule does
+                client.transport.close()
             return
+        ip, port = backends[next(self._rr) % len(backends)]
+        upstream = _Half()
         try:
-            await loop.connect_accepted_socket(lambda: client, conn)
+            await asyncio.get_running_loop().create_connection(lambda: upstream, *self.network.real(ip, port))
         except OSError:
-            conn.close()
-            upstream.transport.close()
+            client.transport.close()
             return
         upstream.peer, client.peer = client, upstream
         for chunk in client.pending:

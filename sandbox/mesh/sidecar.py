@@ -16,7 +16,6 @@ import itertools
 import logging
 import socket
 import time
-from collections.abc import Callable, Coroutine
 from urllib.parse import urlsplit
 
 from multidict import CIMultiDict
@@ -74,30 +73,12 @@ class MeshProxy:
         self.pool = http1.ClientPool(max_per_host=16)
         self._servers: list[http1.Server] = []
         self._rr = itertools.count()
-        self._in_process: list[tuple[int, Callable[[socket.socket], None]]] = []
-        self._handovers: set[asyncio.Task] = set()
 
     async def _serve(self, handler, ports: tuple[int, ...]) -> None:
         server = http1.Server(handler)
         for port in ports:
             await server.listen(self.network.listen(self.ip, port))
-            self._serve_in_process(port, lambda conn, server=server: _take_plain(server, conn))
         self._servers.append(server)
-
-    def _serve_in_process(self, port: int, take: Callable[[socket.socket], Coroutine]) -> None:
-        """Let Service forwarders hand connections for (pod address, `port`) straight to this proxy."""
-
-        def accept(conn: socket.socket) -> None:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._spawn(take(conn))
-
-        self.network.serve_in_process(self.ip, port, accept)
-        self._in_process.append((port, accept))
-
-    def _spawn(self, coro: Coroutine) -> None:
-        t = asyncio.get_running_loop().create_task(coro)
-        self._handovers.add(t)
-        t.add_done_callback(self._handovers.discard)
 
     async def start_metrics(self) -> None:
         async def stats(request: http1.Request) -> http1.Response:
@@ -113,10 +94,6 @@ class MeshProxy:
         await self._serve(stats, METRICS_PORTS)
 
     async def stop(self) -> None:
-        for port, accept in self._in_process:
-            self.network.stop_serving_in_process(self.ip, port, accept)
-        for t in list(self._handovers):
-            t.cancel()
         for server in self._servers:
             server.close()
         self.pool.close()
@@ -316,11 +293,14 @@ class Sidecar(MeshProxy):
         await self.start_metrics()
 
     async def stop(self) -> None:
-        for sock, task in self._inbound:
-            task.cancel()
-            sock.close()
-        for t in list(self._conns):
+        # The accept loops must have left the loop (uvloop drops its watcher of the fd) before their sockets
+        # close: a closed descriptor's number is soon reused, and a stale watcher on it aborts the process.
+        tasks = [task for _, task in self._inbound] + list(self._conns)
+        for t in tasks:
             t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sock, _ in self._inbound:
+            sock.close()
         await super().stop()
 
     @property
@@ -334,7 +314,6 @@ class Sidecar(MeshProxy):
         self._servers.append(server)
         task = asyncio.get_running_loop().create_task(self._accept(sock, server, port))
         self._inbound.append((sock, task))
-        self._serve_in_process(port, lambda conn: self._connection(conn, server, port))
 
     async def _accept(self, sock: socket.socket, server: http1.Server, port: int) -> None:
         loop = asyncio.get_running_loop()
@@ -347,7 +326,11 @@ class Sidecar(MeshProxy):
 
     async def _connection(self, conn: socket.socket, server: http1.Server, port: int) -> None:
         loop = asyncio.get_running_loop()
-        first = await _peek(loop, conn)
+        try:
+            first = await _peek(loop, conn)
+        except BaseException:  # cancelled by stop(): nobody owns the socket yet, so the client must not hang
+            conn.close()
+            raise
         if not first:
             conn.close()
             return
@@ -455,13 +438,6 @@ class Sidecar(MeshProxy):
             None,
         )
         return response(ex)
-
-
-async def _take_plain(server: http1.Server, conn: socket.socket) -> None:
-    try:
-        await server.accept_connection(conn)
-    except OSError as e:  # the client left already
-        log.debug("handing a connection over failed: %s", e)
 
 
 @functools.lru_cache(maxsize=1024)
