@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,17 @@ def plain_static_files(settings) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def traffic_prefix(settings) -> Iterator[str]:
+    """A Redis key prefix of this test's own for the traffic app (settings and workers use it); its keys are
+    deleted after, so runs never leak into another test or a later session on a shared Redis."""
+    from traffic import control
+
+    name = f"traffic-test-{uuid.uuid4().hex[:10]}"
+    settings.TRAFFIC_KEY_PREFIX = name
+    yield name
+    r = control.client()
+    for key in r.scan_iter(f"{name}:*"):
+        r.delete(key)

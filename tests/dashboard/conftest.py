@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests import django_env
+from tests.django_env import traffic_prefix  # noqa: F401 (a fixture)
 
 django_env.prepare("mc-dashtest-")
 

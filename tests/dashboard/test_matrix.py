@@ -160,7 +160,7 @@ def test_drilldown_shows_attempts_checks_and_an_escaped_diff(world) -> None:
     assert "data-traffic-panel" in html and f"/teach/{world.a.slug}/students/{ann.pk}/runs.json" in html
 
 
-def test_student_runs_are_the_students_and_read_only(world, settings) -> None:
+def test_student_runs_are_the_students_and_read_only(world, settings, traffic_prefix) -> None:
     from traffic import control
 
     ann = world.students_a[0]

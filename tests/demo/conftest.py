@@ -13,7 +13,7 @@ import pytest
 
 from tests import django_env
 from tests.console.support import write_kubeconfig
-from tests.django_env import plain_static_files  # noqa: F401 (an autouse fixture)
+from tests.django_env import plain_static_files, traffic_prefix  # noqa: F401 (fixtures)
 
 django_env.prepare("mc-demo-test-")
 

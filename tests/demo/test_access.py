@@ -131,7 +131,7 @@ async def opens(user, path: str) -> bool:
 
 
 @pytest.mark.asyncio
-async def test_every_demo_websocket_refuses_students_and_other_instructors(people) -> None:
+async def test_every_demo_websocket_refuses_students_and_other_instructors(people, traffic_prefix) -> None:
     from asgiref.sync import sync_to_async
 
     from traffic import control

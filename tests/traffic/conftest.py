@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import django_env
-from tests.django_env import plain_static_files  # noqa: F401 (an autouse fixture)
+from tests.django_env import plain_static_files, traffic_prefix  # noqa: F401 (fixtures)
 
 from .support import REPO, EchoTarget, LiveServer, WorkerProcess
 
@@ -34,16 +33,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def prefix(settings) -> Iterator[str]:
-    """A Redis key prefix of this test's own (settings and workers use it); its keys are deleted after."""
-    from traffic import control
-
-    name = f"traffic-test-{uuid.uuid4().hex[:10]}"
-    settings.TRAFFIC_KEY_PREFIX = name
-    yield name
-    r = control.client()
-    for key in r.scan_iter(f"{name}:*"):
-        r.delete(key)
+def prefix(traffic_prefix: str) -> str:  # noqa: F811 (uses the imported fixture)
+    """A Redis key prefix of this test's own (tests/django_env.py); its keys are deleted after."""
+    return traffic_prefix
 
 
 @pytest.fixture
