@@ -128,15 +128,17 @@
     let total = 0;
     let errors = 0;
     let sent = 0;
-    let p95 = 0;
+    const hists = [];
     for (const stream of Object.values(message.streams || {})) {
       for (const [code, count] of Object.entries(stream.codes || {})) {
         total += count;
         if (code.startsWith("5")) errors += count;
       }
       sent += stream.sent || 0;
-      p95 = Math.max(p95, (stream.latency && stream.latency.p95) || 0);
+      hists.push(stream.hist ? stream.hist.latency : null);
     }
+    // p95 of the streams' merged histograms (traffic-chart.js's arithmetic; never a max or mean of percentiles).
+    const p95 = window.MeshTraffic ? window.MeshTraffic.percentiles(hists, [95])[0] : null;
     const seconds = Math.max(message.end - message.start, 0.001);
     windows.push({ end: message.end, total, errors, rate: sent / seconds, p95 });
     windows = windows.slice(-BARS);
@@ -153,7 +155,7 @@
     figure.textContent = share === null ? "–" : `${share.toFixed(0)}%`;
     figure.dataset.share = share === null ? "" : share.toFixed(2);
     figure.dataset.level = share === null ? "" : share >= 10 ? "bad" : share > 0 ? "some" : "none";
-    $("fig-p95").textContent = newest && newest.p95 ? `${(newest.p95 / 1000).toFixed(0)} ms` : "–";
+    $("fig-p95").textContent = newest && newest.p95 !== null ? `${newest.p95.toFixed(newest.p95 < 10 ? 1 : 0)} ms` : "–";
     const bars = $("demo-bars");
     bars.replaceChildren(
       ...windows.map((w) => {

@@ -651,14 +651,26 @@
       }
       const markers = [...this.markers.values()].filter((m) => m.time >= t0 - 1000 && m.time <= t1 + 60000);
       markers.sort((a, b) => a.time - b.time);
-      markers.forEach((m, i) => {
+      // Labels of markers close in time go on separate rows (greedy: the first row free at that point), so
+      // three quick Applies stay readable. Widths are estimated from the text at ~6.5 px per character.
+      const xMax = Math.max(t1 + 1000, ...markers.map((m) => m.time + 1000));
+      const msPerPx = (xMax - t0) / Math.max(this.parts.chart.clientWidth - 96, 100);
+      const rowEnds = [];
+      const rowOf = (m) => {
+        const end = m.time + (m.label.length * 6.5 + 8) * msPerPx;
+        let row = rowEnds.findIndex((e) => e <= m.time);
+        if (row < 0) row = rowEnds.length < 4 ? rowEnds.length : rowEnds.indexOf(Math.min(...rowEnds));
+        rowEnds[row] = end;
+        return row;
+      };
+      markers.forEach((m) => {
         const colour = MARKER_COLOURS[m.status] || "#475569";
         shapes.push({
           type: "line", xref: "x", yref: "paper", x0: m.time, x1: m.time, y0: 0, y1: 1,
           line: { color: colour, width: 1.5, dash: "dash" }, name: m.id,
         });
         annotations.push({
-          x: m.time, xref: "x", y: i % 2 ? 0.93 : 1, yref: "paper", yanchor: "bottom", xanchor: "left",
+          x: m.time, xref: "x", y: 1 - 0.075 * rowOf(m), yref: "paper", yanchor: "bottom", xanchor: "left",
           text: m.label, showarrow: false, font: { size: 11, color: colour }, bgcolor: "rgba(255,255,255,0.8)",
           name: m.id,
         });
@@ -671,7 +683,7 @@
         hovermode: "x unified",
         xaxis: {
           type: "date", anchor: "y2", tickformat: "%H:%M:%S", hoverformat: "%H:%M:%S",
-          range: [t0, Math.max(t1 + 1000, ...markers.map((m) => m.time + 1000))],
+          range: [t0, xMax],
         },
         yaxis: { title: { text: "req/s" }, domain: [0.5, 1], rangemode: "tozero", fixedrange: true },
         yaxis2: { title: { text: "ms" }, domain: [0, 0.4], rangemode: "tozero", fixedrange: true },

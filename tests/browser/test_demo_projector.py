@@ -57,5 +57,6 @@ def test_the_projector_renders_both_panels_and_comes_alive_after_prepare(instruc
     assert steps == set(range(1, 9)), shown
     # The lab's traffic reaches the figures and the chart; the graph draws the mesh.
     expect(page.locator("#fig-5xx")).to_have_attribute("data-share", "0.00", timeout=30_000)
+    expect(page.locator("#fig-p95")).to_have_text(re.compile(r"^\d+(\.\d)? ms$"), timeout=10_000)
     expect(page.locator("#demo-chart")).to_have_attribute("data-state", "running", timeout=30_000)
     expect(graph).not_to_have_attribute("data-updates", "0", timeout=30_000)

@@ -116,6 +116,10 @@ def test_an_applied_fault_shows_as_5xx_beside_its_apply_marker(student_page, lab
     layout = page.evaluate(f"document.querySelector('{CHART}').layout")
     labels = [a["text"] for a in layout.get("annotations", [])]
     assert "Apply: Inject faults" in labels, labels
+    # Labels of markers a moment apart sit on different rows, so they never print over each other.
+    notes = layout.get("annotations", [])
+    close = [(a, b) for i, a in enumerate(notes) for b in notes[i + 1 :] if abs(a["x"] - b["x"]) < 2000]
+    assert all(a["y"] != b["y"] for a, b in close), close
     lines = [s for s in layout.get("shapes", []) if s.get("type") == "line"]
     assert any(clicked_ms - 5000 <= s["x0"] <= clicked_ms + 5000 for s in lines), (clicked_ms, lines)
     assert run_rates(page)["clear"] == 60
