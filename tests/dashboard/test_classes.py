@@ -30,6 +30,10 @@ def test_an_instructor_creates_a_class_and_teaches_it(world) -> None:
     assert Membership.objects.filter(user=world.teacher_a, classroom=room, role="instructor").exists()
     page = client.get(reverse("classroom:detail", args=[room.slug]))
     assert room.join_code in page.content.decode()
+    # The class list leads to its live dashboard and its demo.
+    listing = client.get(reverse("classroom:index")).content.decode()
+    assert reverse("dashboard:class", args=[room.slug]) in listing
+    assert reverse("demo:projector", args=[room.slug]) in listing
     # The other instructor does not see it.
     assert logged_in(world.teacher_b).get(reverse("classroom:detail", args=[room.slug])).status_code == 403
 
