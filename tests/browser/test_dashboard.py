@@ -138,6 +138,15 @@ def test_the_matrix_follows_two_students_live_and_highlights_the_stuck(browser, 
         expect(teacher_page.locator("[data-traffic-panel]")).to_be_visible()
         expect(teacher_page.locator("[data-traffic-panel] [data-action='start']")).to_be_hidden()
         expect(teacher_page.locator("[data-traffic-panel] [data-action='stop']")).to_be_hidden()
+
+        # The drill-down follows the student live: another Apply shows up in the attempt list without a reload.
+        expect(teacher_page.locator("#connection")).to_have_attribute("data-state", "live")
+        teacher_page.evaluate("window.__drilldownDocument = true")
+        shown = teacher_page.locator("#attempts li.attempt").count()
+        page2.click("#apply")
+        expect(teacher_page.locator("#attempts li.attempt")).to_have_count(shown + 1, timeout=LIVE_WITHIN_MS + 3_000)
+        expect(teacher_page.locator("#attempts li.attempt").first).to_have_attribute("data-status", "failed")
+        assert teacher_page.evaluate("window.__drilldownDocument === true"), "the drill-down was reloaded"
         assert not teacher_errors and not any(errors for _, errors in pages)
     finally:
         for context in contexts:
