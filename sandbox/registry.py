@@ -138,6 +138,10 @@ class Registry:
             obj["spec"] = _pod_spec_update(live["spec"], obj.get("spec", {}))
         if rt is SERVICES:
             self._allocate_service(obj, live)
+        if _same_object(obj, live):
+            # Like the real API server, a write that changes nothing is not stored: the resourceVersion stays
+            # and watchers see no event (a re-applied lab is quiet).
+            return live
         return self.store.update(rt, obj, keep_generation=keep_generation)
 
     def write_status(self, rt: ResourceType, namespace: str | None, name: str, status: dict) -> dict | None:
@@ -241,3 +245,16 @@ def _pod_spec_update(live: dict, new: dict) -> dict:
         if k in new:
             spec[k] = new[k]
     return spec
+
+
+_SERVER_SET = ("uid", "creationTimestamp", "generation", "resourceVersion")
+
+
+def _same_object(obj: dict, live: dict) -> bool:
+    """Whether `obj` equals the stored `live` object once the fields only the server sets are taken from it."""
+    meta, live_meta = obj.get("metadata", {}), live.get("metadata", {})
+    if obj.keys() != live.keys() or meta.keys() - set(_SERVER_SET) != live_meta.keys() - set(_SERVER_SET):
+        return False
+    if any(obj[k] != live[k] for k in obj if k != "metadata"):
+        return False
+    return all(meta[k] == live_meta[k] for k in meta if k not in _SERVER_SET)
