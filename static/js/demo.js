@@ -22,19 +22,10 @@
   let lastSeq = 0; // a reconnect sends the history again: windows already shown are skipped
 
   async function post(url, body) {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": config.csrf },
-      body: JSON.stringify(body || {}),
-      credentials: "same-origin",
-    });
-    let data = {};
-    try {
-      data = await response.json();
-    } catch (error) {
-      data = { error: `The console answered ${response.status}.` };
-    }
-    return { ok: response.ok, status: response.status, data };
+    const { status, data } = await MeshConsole.requestJson(url, { method: "POST", body: body || {} });
+    const ok = status >= 200 && status < 300;
+    const fallback = status ? `The console answered ${status}.` : "The console could not be reached.";
+    return { ok, status, data: data || { error: fallback } };
   }
 
   // ---- the prepare --------------------------------------------------------------------------------

@@ -56,39 +56,7 @@
     return node;
   }
 
-  function csrfToken() {
-    const input = $("input[name=csrfmiddlewaretoken]");
-    if (input) return input.value;
-    const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
-    return cookie ? decodeURIComponent(cookie.split("=")[1]) : "";
-  }
-
-  /* fetch() returning {status, data}; status 0 means the request never got an answer. */
-  async function requestJson(url, { method = "GET", body } = {}) {
-    const headers = { Accept: "application/json" };
-    if (method !== "GET") {
-      headers["Content-Type"] = "application/json";
-      headers["X-CSRFToken"] = csrfToken();
-    }
-    let response;
-    try {
-      response = await fetch(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "same-origin",
-      });
-    } catch {
-      return { status: 0, data: null };
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch {
-      // not JSON (e.g. a proxy's error page): callers fall back to a message by status
-    }
-    return { status: response.status, data };
-  }
+  const { requestJson } = NS; // static/js/request.js
 
   function describeFailure({ status, data }) {
     if (data && data.error) return data.error;

@@ -108,34 +108,7 @@
 
   // --- Small helpers --------------------------------------------------------------------------------
 
-  function csrfToken() {
-    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    if (input) return input.value;
-    const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
-    return cookie ? decodeURIComponent(cookie.split("=")[1]) : "";
-  }
-
-  /* fetch() as {status, data}; status 0: no answer at all. */
-  async function requestJson(url, { method = "GET", body } = {}) {
-    const headers = { Accept: "application/json" };
-    if (method !== "GET") {
-      headers["Content-Type"] = "application/json";
-      headers["X-CSRFToken"] = csrfToken();
-    }
-    let response;
-    try {
-      response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
-    } catch {
-      return { status: 0, data: null };
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch {
-      // not JSON: described by status below
-    }
-    return { status: response.status, data };
-  }
+  const requestJson = (...args) => window.MeshConsole.requestJson(...args); // static/js/request.js
 
   function describe({ status, data }) {
     if (data && data.error) return data.error;
