@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -59,6 +60,17 @@ def plain_static_files(settings) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(scope="session")
+def unreachable_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A kubeconfig whose server refuses connections (a loopback port bound for the session, never listening)."""
+    from tests.console.support import write_kubeconfig
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        server = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield write_kubeconfig(tmp_path_factory.mktemp("kube") / "config", server)
 
 
 @pytest.fixture

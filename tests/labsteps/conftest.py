@@ -8,14 +8,14 @@ that created it removes it.
 
 from __future__ import annotations
 
-import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests import django_env
+from tests.django_env import plain_static_files, unreachable_cluster  # noqa: F401 (fixtures)
 
 django_env.prepare("mc-labtest-")
 
@@ -28,30 +28,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     django_env.teardown()
 
 
-@pytest.fixture(scope="session")
-def unreachable_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A kubeconfig whose server refuses connections (a bound port that never listens)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        path = tmp_path_factory.mktemp("kube") / "config"
-        path.write_text(
-            "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-            f"clusters:\n- name: t\n  cluster:\n    server: http://127.0.0.1:{sock.getsockname()[1]}\n"
-            "contexts:\n- name: t\n  context:\n    cluster: t\n    user: t\n"
-            "users:\n- name: t\n  user: {}\n"
-        )
-        yield path
-
-
 @pytest.fixture(autouse=True)
-def _lab_settings(settings, unreachable_cluster: Path, tmp_path: Path) -> None:
+def _lab_settings(settings, unreachable_cluster: Path, tmp_path: Path) -> None:  # noqa: F811 (the fixture)
     """Per test: no cluster unless a test asks for the sandbox, fast hashing, static files from the finders."""
     settings.KUBECONFIG = str(unreachable_cluster)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
     settings.STATIC_ROOT = tmp_path / "staticfiles"
     settings.STATIC_ROOT.mkdir()
 
